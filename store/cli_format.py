@@ -1,0 +1,226 @@
+"""Text formatting for the ``memshare`` inspection command.
+
+Every function here is pure: it turns store metadata into strings and never
+touches the store, so the layout of ``ls`` and ``info`` can be tested without
+registering anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from memshare.store.metadata import ObjectMetadata
+
+__all__ = [
+    "format_age",
+    "format_info",
+    "format_listing",
+    "format_shape",
+    "format_size",
+    "format_table",
+]
+
+# Binary units, as `ls -h` and `free -h` print them, because users compare
+# object sizes with the size of /dev/shm that `df -h` reports in these units.
+_SIZE_UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+# A DataFrame's dtype summary lists every column and can be hundreds of
+# characters long. The table cuts it at this width, but `info` and `--json`
+# show it whole.
+_MAX_CELL_WIDTH: Final = 32
+
+_LISTING_HEADERS: Final = (
+    "NAMESPACE",
+    "NAME",
+    "KIND",
+    "DTYPE",
+    "SHAPE",
+    "SIZE",
+    "VIEWS",
+    "OWNER",
+    "PERSISTENT",
+    "AGE",
+)
+
+# Column positions of SIZE, VIEWS, OWNER and AGE, which are right-aligned so
+# that their digits line up.
+_NUMERIC_COLUMNS: Final = frozenset({5, 6, 7, 9})
+
+
+def format_size(nbytes: int) -> str:
+    """Format a byte count with a binary unit, e.g. ``1.5 KiB``.
+
+    Parameters
+    ----------
+    nbytes : int
+        Size in bytes, zero or more.
+
+    Returns
+    -------
+    str
+        Whole bytes below 1 KiB, else the value with one decimal.
+    """
+    if nbytes < 1024:
+        return f"{nbytes} B"
+
+    value = float(nbytes)
+    unit_index = 0
+    while value >= 1024 and unit_index < len(_SIZE_UNITS) - 1:
+        value /= 1024
+        unit_index += 1
+    return f"{value:.1f} {_SIZE_UNITS[unit_index]}"
+
+
+def format_age(seconds: float) -> str:
+    """Format a duration in its largest whole unit, e.g. ``42s``, ``7m``, ``3h``, ``2d``.
+
+    A negative duration, which a clock set back after registration produces,
+    shows as ``0s``.
+    """
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m"
+    if whole < 86400:
+        return f"{whole // 3600}h"
+    return f"{whole // 86400}d"
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    """Format a shape as ``1000x20``; a scalar's empty shape shows as ``()``."""
+    if len(shape) == 0:
+        return "()"
+    return "x".join(str(extent) for extent in shape)
+
+
+def format_table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    right_aligned: frozenset[int] = frozenset(),
+) -> str:
+    """Lay out rows as columns separated by two spaces, under a header line.
+
+    Parameters
+    ----------
+    headers : sequence of str
+        Column titles.
+    rows : iterable of sequence of str
+        Cell texts; every row has one cell per header.
+    right_aligned : frozenset of int
+        Positions of the columns whose cells are padded on the left.
+
+    Returns
+    -------
+    str
+        The table without a trailing newline. Trailing spaces are stripped
+        from every line.
+    """
+    all_rows = [list(headers), *(list(row) for row in rows)]
+    widths = [max(len(row[column]) for row in all_rows) for column in range(len(headers))]
+
+    lines = []
+    for row in all_rows:
+        cells = []
+        for column, cell in enumerate(row):
+            if column in right_aligned:
+                cells.append(cell.rjust(widths[column]))
+            else:
+                cells.append(cell.ljust(widths[column]))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= _MAX_CELL_WIDTH:
+        return text
+    return text[: _MAX_CELL_WIDTH - 3] + "..."
+
+
+def format_listing(objects: Iterable[ObjectMetadata], now: float | None = None) -> str:
+    """Format object metadata as the ``memshare ls`` table, sorted by namespace and name.
+
+    Parameters
+    ----------
+    objects : iterable of ObjectMetadata
+        The objects to list; the caller handles the empty case.
+    now : float, optional
+        Epoch seconds that ages are measured against; the current time by default.
+
+    Returns
+    -------
+    str
+        The table without a trailing newline.
+    """
+    reference_time = time.time() if now is None else now
+
+    rows = []
+    for meta in sorted(objects, key=lambda item: (item.namespace, item.name)):
+        rows.append(
+            (
+                meta.namespace,
+                meta.name,
+                meta.kind,
+                _shorten(meta.dtype),
+                format_shape(meta.shape),
+                format_size(meta.nbytes),
+                str(meta.views),
+                str(meta.owner_pid),
+                "yes" if meta.persistent else "no",
+                format_age(reference_time - meta.created),
+            )
+        )
+    return format_table(_LISTING_HEADERS, rows, right_aligned=_NUMERIC_COLUMNS)
+
+
+def _format_timestamp(epoch_seconds: float, reference_time: float) -> str:
+    local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_seconds))
+    return f"{local} ({format_age(reference_time - epoch_seconds)} ago)"
+
+
+def format_info(meta: ObjectMetadata, now: float | None = None) -> str:
+    """Format the full metadata of one object for ``memshare info``.
+
+    Parameters
+    ----------
+    meta : ObjectMetadata
+        The object's metadata.
+    now : float, optional
+        Epoch seconds that ages are measured against; the current time by default.
+
+    Returns
+    -------
+    str
+        One ``field: value`` line per field, then one line per holder,
+        without a trailing newline.
+    """
+    reference_time = time.time() if now is None else now
+
+    fields = [
+        ("object", f"{meta.namespace}/{meta.name}"),
+        ("kind", meta.kind),
+        ("dtype", meta.dtype),
+        ("shape", format_shape(meta.shape)),
+        ("size", f"{format_size(meta.nbytes)} ({meta.nbytes} bytes)"),
+        ("owner pid", str(meta.owner_pid)),
+        ("persistent", "yes" if meta.persistent else "no"),
+        ("created", _format_timestamp(meta.created, reference_time)),
+        ("object id", meta.object_id),
+        ("views", str(meta.views)),
+    ]
+    label_width = max(len(label) for label, _ in fields) + 1
+    lines = [f"{label + ':':<{label_width}} {value}" for label, value in fields]
+
+    if not meta.holders:
+        lines.append("holders: none")
+        return "\n".join(lines)
+
+    lines.append("holders:")
+    for holder in sorted(meta.holders, key=lambda item: item.pid):
+        started = _format_timestamp(holder.start_time, reference_time)
+        view_word = "view" if holder.count == 1 else "views"
+        lines.append(f"  pid {holder.pid}: {holder.count} {view_word}, process started {started}")
+    return "\n".join(lines)
