@@ -1,0 +1,208 @@
+"""The codec: a value becomes one Arrow IPC object file, and a file becomes a read-only view.
+
+::
+
+    encode(value) -> Encoded          validate, build Arrow data in memory (no I/O)
+    Encoded.write(path) -> layout     write the object file in one pass
+    attach(path, layout) -> view      map the file read-only, build views in O(1)
+
+Each kind of value has its own module (``codec_numpy``, ``codec_pandas``,
+``codec_arrow``, ``codec_list``, ``codec_scalar``); this module dispatches by
+type and owns the file format's entry points. The store calls these functions;
+it creates the file, names it and removes it on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+
+from memshare.store.codec_numpy import encode_ndarray, preview_ndarray, read_ndarray
+from memshare.store.codec_segment import (
+    FORMAT_VERSION,
+    Part,
+    open_segment,
+    segment_kind,
+)
+from memshare.store.errors import UnsupportedTypeError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Encoded", "attach", "encode", "preview"]
+
+#: Kinds an object file can hold, as reported by ``Encoded.kind``.
+KINDS: Final = (
+    "ndarray",
+    "dataframe",
+    "series",
+    "list",
+    "tuple",
+    "arrow_array",
+    "chunked_array",
+    "record_batch",
+    "table",
+    "scalar",
+)
+
+
+class Encoded:
+    """A validated value, prepared in memory and ready to be written once.
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    dtype : str
+        Human-readable element type (numpy dtype string, column dtypes, ...).
+    shape : tuple of int
+        Array shape, (rows, columns) of a frame, (length,) of a list.
+    nbytes : int
+        Logical size of the data in bytes.
+    size_bound : int
+        Upper bound of the object file's size, for a free-space check before
+        writing.
+    """
+
+    def __init__(self, part: Part) -> None:
+        self._part = part
+        self.kind: str = part.kind
+        self.dtype: str = part.dtype
+        self.shape: tuple[int, ...] = part.shape
+        self.nbytes: int = part.nbytes
+        self.size_bound: int = part.size_bound
+
+    def __repr__(self) -> str:
+        return (
+            f"Encoded(kind={self.kind!r}, dtype={self.dtype!r}, shape={self.shape}, "
+            f"nbytes={self.nbytes}, size_bound={self.size_bound})"
+        )
+
+    def write(self, path: str) -> dict[str, Any]:
+        """Write the complete object file at ``path`` and return its layout.
+
+        The store creates ``path`` empty with mode 0600 and removes it if this
+        raises; the file is truncated before writing.
+
+        Returns
+        -------
+        dict
+            A small JSON-serializable layout that :func:`attach` needs.
+        """
+        # The store normally created the file already. If it is missing,
+        # O_CREAT with mode 0600 creates it private instead of failing.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            offset, length = self._part.write_into(out)
+            size = out.tell()
+        layout = {"format": FORMAT_VERSION, "kind": self.kind, "offset": offset, "length": length}
+        logger.debug(
+            "wrote %s object to %s: %d bytes (bound %d), pid %d",
+            self.kind, path, size, self.size_bound, os.getpid(),
+        )
+        return layout
+
+
+# --- encoding ----------------------------------------------------------------------------
+
+
+def encode_part(value: object, location: str) -> Part:
+    """Validate ``value`` and return the part that writes it.
+
+    ``location`` describes where ``value`` sits in the registered object
+    (``value``, ``value[3]``) so that errors point at it.
+    """
+    if isinstance(value, np.ndarray):
+        return encode_ndarray(value, location)
+
+    raise UnsupportedTypeError(
+        f"{location} has type {type(value).__module__}.{type(value).__qualname__}, which "
+        "cannot be stored; store a numpy array, a pandas DataFrame or Series, a "
+        "pyarrow Array, ChunkedArray, RecordBatch or Table, a list or tuple of these, "
+        "or a scalar (int, float, bool, complex, str, bytes, None, numpy scalar)",
+        location=location,
+        type_name=type(value).__qualname__,
+    )
+
+
+def encode(value: object) -> Encoded:
+    """Validate ``value`` and prepare its Arrow data in memory, zero-copy where possible.
+
+    Raises
+    ------
+    UnsupportedTypeError
+        When the value, or a part of it, cannot be stored. The message names
+        where in the value the problem is and what to convert it to.
+    """
+    return Encoded(encode_part(value, "value"))
+
+
+# --- attaching ---------------------------------------------------------------------------
+
+_Reader = Callable[[Any], object]
+
+_READERS: Final[dict[str, _Reader]] = {
+    "ndarray": read_ndarray,
+}
+
+
+def read_part(mapped: pa.Buffer, offset: int, length: int) -> object:
+    """Build the view of the segment at ``offset`` of the mapped file."""
+    reader = open_segment(mapped, offset, length)
+    kind = segment_kind(reader.schema)
+    read = _READERS.get(kind)
+    if read is None:
+        raise ValueError(
+            f"the segment at offset {offset} has kind {kind!r}, which this version of "
+            "memshare cannot read; register the object again with this version"
+        )
+    return read(reader)
+
+
+def attach(path: str, layout: dict[str, Any]) -> object:
+    """Map the object file at ``path`` read-only and return its view.
+
+    The work is O(1) in the object size: only Arrow metadata is read, and
+    numpy, pandas and pyarrow views point into the map.
+
+    The map lives as long as any view (or any element read from a list view)
+    refers to it, even after the file is unlinked.
+    """
+    version = layout.get("format")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"object file layout format {version!r} is not supported (expected "
+            f"{FORMAT_VERSION}); register the object again with this version of memshare"
+        )
+
+    # memory_map(..., "r") maps with PROT_READ, so a write through any view
+    # faults instead of changing the shared data.
+    source = pa.memory_map(path, "r")
+    try:
+        mapped = source.read_buffer()
+    finally:
+        # Closing releases the file descriptor. The mapping itself stays until
+        # the last buffer sliced from ``mapped`` is garbage-collected.
+        source.close()
+
+    view = read_part(mapped, int(layout["offset"]), int(layout["length"]))
+    logger.debug("attached %s object from %s, pid %d", layout.get("kind"), path, os.getpid())
+    return view
+
+
+# --- preview -----------------------------------------------------------------------------
+
+
+def preview(view: object, rows: int) -> str:
+    """Return a short, deterministic text of ``view`` for ``memshare show``.
+
+    Shows the head of a frame, the top-left corner of a matrix, the first
+    elements of a list, or a scalar's repr, with at most ``rows`` rows.
+    """
+    if isinstance(view, np.ndarray):
+        return preview_ndarray(view, rows)
+    return repr(view)
