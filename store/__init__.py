@@ -6,6 +6,14 @@ every name in ``__all__``.
 
 from __future__ import annotations
 
+from memshare.store.api import (
+    list_objects,
+    register_variables,
+    release_variables,
+    release_views,
+    retrieve_metadata,
+    retrieve_views,
+)
 from memshare.store.errors import (
     InvalidNameError,
     MemshareError,
@@ -16,16 +24,27 @@ from memshare.store.errors import (
     StoreRootError,
     UnsupportedPlatformError,
     UnsupportedTypeError,
+    ViewNotHeldError,
 )
+from memshare.store.metadata import Holder, ObjectMetadata
 
 __all__ = [
+    "Holder",
     "InvalidNameError",
     "MemshareError",
     "ObjectExistsError",
     "ObjectInUseError",
+    "ObjectMetadata",
     "ObjectNotFoundError",
     "StoreFullError",
     "StoreRootError",
     "UnsupportedPlatformError",
     "UnsupportedTypeError",
+    "ViewNotHeldError",
+    "list_objects",
+    "register_variables",
+    "release_variables",
+    "release_views",
+    "retrieve_metadata",
+    "retrieve_views",
 ]

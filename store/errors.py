@@ -23,6 +23,7 @@ __all__ = [
     "StoreFullError",
     "StoreRootError",
     "UnsupportedPlatformError",
+    "ViewNotHeldError",
 ]
 
 
@@ -88,3 +89,7 @@ class StoreRootError(MemshareError, OSError):
 
 class UnsupportedPlatformError(MemshareError, OSError):
     """The platform lacks the shared-memory semantics memshare relies on."""
+
+
+class ViewNotHeldError(MemshareError, KeyError):
+    """The calling process holds no view of the object it tries to release."""

@@ -1,0 +1,352 @@
+"""The public functions of the store: register, retrieve, release, inspect.
+
+Each function reads ``MEMSHARE_ROOT`` when called, validates every name
+before touching a file, and undoes its own partial work when one of several
+names fails, so a failed call leaves the store as it found it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+
+from memshare.store import codec, layout, registry
+from memshare.store.errors import (
+    InvalidNameError,
+    ObjectExistsError,
+    ObjectInUseError,
+    UnsupportedTypeError,
+    ViewNotHeldError,
+)
+from memshare.store.lifecycle import (
+    ObjectFiles,
+    attach,
+    check_free_space,
+    drop_view,
+    not_found,
+    publish,
+    remove,
+    remove_locked,
+)
+from memshare.store.metadata import ObjectMetadata, read_metadata
+from memshare.store.names import validate_name
+from memshare.store.process import is_alive
+
+__all__ = [
+    "list_objects",
+    "register_variables",
+    "release_variables",
+    "release_views",
+    "retrieve_metadata",
+    "retrieve_views",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _name_list(names: str | Iterable[str]) -> list[str]:
+    # A single string is one name, not an iterable of characters. Repeated
+    # names count once, so one call takes or drops one reference per name.
+    if isinstance(names, str):
+        names = [names]
+    elif not isinstance(names, Iterable):
+        raise InvalidNameError(
+            f"names must be a str or an iterable of str, got {type(names).__name__} "
+            f"{names!r}",
+            value=names,
+        )
+    unique = list(dict.fromkeys(names))
+    for name in unique:
+        validate_name(name, "object name")
+    return unique
+
+
+def _files(root: str, namespace: str, name: str, folder: str | None) -> ObjectFiles:
+    return ObjectFiles(root, folder or layout.namespace_path(root, namespace), namespace, name)
+
+
+def register_variables(
+    namespace: str,
+    variables: Mapping[str, object],
+    *,
+    overwrite: bool = False,
+    persist: bool = False,
+) -> None:
+    """Store each value of `variables` under its key in `namespace`.
+
+    Every value is serialized once into a read-only file in the store root;
+    other processes attach it with :func:`retrieve_views` without copying.
+
+    Parameters
+    ----------
+    namespace : str
+        The namespace (a folder of objects); created if needed.
+    variables : Mapping[str, object]
+        Object names and values: numpy arrays, pandas DataFrames and Series,
+        lists, tuples, pyarrow data or scalars.
+    overwrite : bool
+        Replace existing objects of the same name. Processes holding views of
+        the old data keep them intact; the new object gets a new ``object_id``.
+    persist : bool
+        Keep the objects after this process exits. Otherwise they are released
+        when this process exits normally, or by :func:`gc` once it died and no
+        live process holds them.
+
+    Raises
+    ------
+    InvalidNameError
+        If the namespace or a name breaks the naming rule.
+    UnsupportedTypeError
+        If a value cannot be stored; nothing is written.
+    ObjectExistsError
+        If a name exists and `overwrite` is False; nothing is written.
+    StoreFullError
+        If the store's file system lacks space; nothing is left behind.
+    StoreRootError
+        If the store root or namespace folder is unsafe to use.
+    """
+    validate_name(namespace, "namespace")
+    if not isinstance(variables, Mapping):
+        raise TypeError(
+            f"variables must be a mapping of names to values, such as a dict, got "
+            f"{type(variables).__name__}; call register_variables({namespace!r}, "
+            "{'X': X})"
+        )
+    for name in variables:
+        validate_name(name, "object name")
+    if not variables:
+        return
+
+    # Every value is validated and prepared before any file is written.
+    encoded = {}
+    for name, value in variables.items():
+        try:
+            encoded[name] = codec.encode(value)
+        except UnsupportedTypeError as error:
+            fields = {k: v for k, v in vars(error).items() if k != "message"}
+            raise UnsupportedTypeError(
+                f"cannot register {namespace}/{name}: {error.message}",
+                **{**fields, "namespace": namespace, "name": name},
+            ) from error
+
+    root = layout.ensure_root()
+    folder = layout.ensure_namespace(root, namespace)
+    if not overwrite:
+        for name in variables:
+            if os.path.lexists(layout.metadata_path(folder, name)):
+                raise ObjectExistsError(
+                    f"object {name!r} already exists in namespace {namespace!r}; pass "
+                    "overwrite=True to replace it, or release it first with "
+                    "release_variables",
+                    namespace=namespace,
+                    name=name,
+                )
+    total = sum(item.size_bound for item in encoded.values())
+    check_free_space(folder, total, f"{len(encoded)} object(s) in namespace {namespace!r}")
+
+    published: list[tuple[ObjectFiles, str]] = []
+    try:
+        for name, item in encoded.items():
+            files = _files(root, namespace, name, folder)
+            metadata = publish(files, item, overwrite=overwrite, persist=persist)
+            published.append((files, metadata.object_id))
+    except BaseException:
+        # All or nothing: what this call already published is released again.
+        for files, object_id in published:
+            remove(files, object_id=object_id)
+        raise
+
+
+def retrieve_views(namespace: str, names: str | Iterable[str]) -> dict[str, object]:
+    """Return read-only, zero-copy views of the named objects.
+
+    Each call adds one holder reference per name for the calling process;
+    drop it with :func:`release_views`. References still held at normal exit
+    are dropped then, and those of a process that died are reaped by
+    :func:`gc`. A view stays valid even after the object is released, because
+    its pages stay mapped as long as the view exists.
+
+    Parameters
+    ----------
+    namespace : str
+        The namespace of the objects.
+    names : str or iterable of str
+        One name or several.
+
+    Returns
+    -------
+    dict
+        Name to view (numpy array with ``writeable=False``, pandas object,
+        pyarrow data, lazy list, or scalar).
+
+    Raises
+    ------
+    ObjectNotFoundError
+        If a name is not registered; no reference is taken for any name.
+    """
+    validate_name(namespace, "namespace")
+    wanted = _name_list(names)
+    root = layout.ensure_root()
+    folder = layout.check_namespace(root, namespace)
+
+    views: dict[str, object] = {}
+    try:
+        for name in wanted:
+            files = _files(root, namespace, name, folder)
+            if folder is None:
+                raise not_found(files)
+            views[name] = attach(files)
+    except BaseException:
+        # A missing name cancels the whole call: drop the references taken.
+        for name in views:
+            drop_view(_files(root, namespace, name, folder))
+        raise
+    return views
+
+
+def release_views(namespace: str, names: str | Iterable[str]) -> None:
+    """Drop one of the calling process's references per name.
+
+    This mirrors :func:`retrieve_views`: a name retrieved twice needs two
+    releases, so several users in one process can each release their own
+    reference. Releasing a view of an object that was released or replaced
+    since is harmless. The view objects themselves stay usable; their memory
+    is unmapped when Python frees them.
+
+    Raises
+    ------
+    ViewNotHeldError
+        If this process holds no reference on a name (never retrieved, or
+        already released as often as retrieved). The other names are still
+        released.
+    """
+    validate_name(namespace, "namespace")
+    wanted = _name_list(names)
+    root = layout.ensure_root()
+    folder = layout.namespace_path(root, namespace)
+
+    missing = [name for name in wanted if not drop_view(_files(root, namespace, name, folder))]
+    if missing:
+        raise ViewNotHeldError(
+            f"this process (pid {os.getpid()}) holds no view of {missing!r} in namespace "
+            f"{namespace!r}: each release_views call must follow a retrieve_views call of "
+            "the same name in the same process",
+            namespace=namespace,
+            names=missing,
+        )
+
+
+def release_variables(
+    namespace: str,
+    names: str | Iterable[str],
+    *,
+    require_unheld: bool = False,
+) -> None:
+    """Remove the named objects from the store.
+
+    Data and metadata are unlinked at once: no new views can be taken, while
+    processes that hold views keep reading valid pages until they drop them,
+    because Linux frees unlinked file pages only after the last unmap.
+
+    Parameters
+    ----------
+    namespace : str
+        The namespace of the objects.
+    names : str or iterable of str
+        One name or several.
+    require_unheld : bool
+        Raise :class:`ObjectInUseError` instead of removing an object that a
+        live process still holds views of.
+
+    Raises
+    ------
+    ObjectNotFoundError
+        If a name is not registered; nothing is removed.
+    ObjectInUseError
+        With `require_unheld`, if a live process holds a view; objects earlier
+        in `names` are already removed.
+    """
+    validate_name(namespace, "namespace")
+    wanted = _name_list(names)
+    root = layout.ensure_root()
+    folder = layout.namespace_path(root, namespace)
+
+    for name in wanted:
+        files = _files(root, namespace, name, folder)
+        if not os.path.lexists(files.metadata):
+            raise not_found(files)
+
+    for name in wanted:
+        files = _files(root, namespace, name, folder)
+        with files.locked():
+            metadata = read_metadata(files.metadata)
+            if metadata is None:
+                raise not_found(files)
+            if require_unheld:
+                live = [h for h in metadata.holders if is_alive(h.pid, h.start_time)]
+                if live:
+                    counts = ", ".join(f"pid {h.pid}: {h.count}" for h in live)
+                    raise ObjectInUseError(
+                        f"object {files.label} is still held ({counts}); release the "
+                        "views in those processes first, or call release_variables "
+                        "without require_unheld (holders keep their mapped pages)",
+                        namespace=namespace,
+                        name=name,
+                        holders=tuple(live),
+                    )
+            remove_locked(files, metadata)
+
+
+def retrieve_metadata(
+    namespace: str,
+    names: str | Iterable[str] | None = None,
+) -> dict[str, ObjectMetadata]:
+    """Return the metadata of the named objects (all if `names` is None).
+
+    Nothing is attached and no reference is taken.
+
+    Raises
+    ------
+    ObjectNotFoundError
+        If a given name is not registered.
+    """
+    validate_name(namespace, "namespace")
+    root = layout.ensure_root()
+    folder = layout.check_namespace(root, namespace)
+    if names is None:
+        if folder is None:
+            return {}
+        wanted = sorted(
+            entry[: -len(layout.METADATA_SUFFIX)]
+            for entry in os.listdir(folder)
+            if entry.endswith(layout.METADATA_SUFFIX) and not entry.startswith(".")
+        )
+        strict = False
+    else:
+        wanted = _name_list(names)
+        strict = True
+
+    result: dict[str, ObjectMetadata] = {}
+    for name in wanted:
+        files = _files(root, namespace, name, folder)
+        metadata = read_metadata(files.metadata) if folder is not None else None
+        if metadata is not None:
+            result[name] = metadata
+        elif strict:
+            raise not_found(files)
+    return result
+
+
+def list_objects(namespace: str | None = None) -> list[ObjectMetadata]:
+    """Return the metadata of every object in `namespace`, or in all namespaces.
+
+    Sorted by namespace, then name.
+    """
+    if namespace is not None:
+        return list(retrieve_metadata(namespace).values())
+    root = layout.ensure_root()
+    objects: list[ObjectMetadata] = []
+    for name in layout.list_namespaces(root):
+        objects.extend(retrieve_metadata(name).values())
+    return objects

@@ -1,0 +1,310 @@
+"""The store root on disk: where it is, what its folders and files are named,
+and the checks that make it safe to use.
+
+Layout (every folder 0700, every file 0600, all owned by the current user)::
+
+    <root>/                             $MEMSHARE_ROOT or /dev/shm/memshare-<uid>
+        <namespace>/
+            <name>.json                 metadata; its presence means "published"
+            <name>.<object id>.arrow    data, never modified after publishing
+            <name>.lock                 lock guarding the metadata
+            .<name>.<pid>-<ms>-<random>.tmp
+                                        a file being written by process <pid>
+
+The data file carries the object id, so replacing an object publishes a new
+file and switches the metadata to it in one rename; a crash between the two
+steps leaves an unreferenced data file that ``gc`` removes, never metadata
+that describes the wrong data.
+
+Nothing here follows a symbolic link: folders are checked with ``lstat`` and
+files are opened with ``O_NOFOLLOW``, so a link planted in the root raises
+:class:`StoreRootError` instead of redirecting a write or a delete.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import stat
+import sys
+from typing import Final
+
+from memshare.store.errors import StoreRootError, UnsupportedPlatformError
+from memshare.store.names import validate_name
+from memshare.store.process import ProcessId
+
+__all__ = [
+    "ROOT_VARIABLE",
+    "TempName",
+    "check_file",
+    "data_path",
+    "default_root",
+    "ensure_namespace",
+    "ensure_root",
+    "list_namespaces",
+    "lock_path",
+    "metadata_path",
+    "namespace_path",
+    "open_new_file",
+    "parse_temp_name",
+    "store_root",
+    "temp_path",
+]
+
+logger = logging.getLogger(__name__)
+
+ROOT_VARIABLE: Final = "MEMSHARE_ROOT"
+SHM_FOLDER: Final = "/dev/shm"
+
+DATA_SUFFIX: Final = ".arrow"
+METADATA_SUFFIX: Final = ".json"
+LOCK_SUFFIX: Final = ".lock"
+TEMP_SUFFIX: Final = ".tmp"
+
+# Group and other permission bits: any of them set on a folder or file of the
+# store would let another user read or replace shared data.
+_SHARED_BITS: Final = stat.S_IRWXG | stat.S_IRWXO
+
+_HINT: Final = f"set {ROOT_VARIABLE} to a folder on a tmpfs that only you can access"
+
+
+def default_root() -> str:
+    """Return the root used when ``MEMSHARE_ROOT`` is not set.
+
+    Raises
+    ------
+    UnsupportedPlatformError
+        If this is not Linux or there is no /dev/shm folder.
+    """
+    if not sys.platform.startswith("linux") or not os.path.isdir(SHM_FOLDER):
+        raise UnsupportedPlatformError(
+            f"memshare needs a shared-memory file system and {SHM_FOLDER} is missing on "
+            f"this platform ({sys.platform}); set {ROOT_VARIABLE} to a folder on a tmpfs "
+            "(a RAM-backed file system) to use the store here",
+            platform=sys.platform,
+        )
+    return os.path.join(SHM_FOLDER, f"memshare-{os.getuid()}")
+
+
+def store_root() -> str:
+    """Return the absolute path of the store root, reading ``MEMSHARE_ROOT`` now.
+
+    The variable is read at every call, so a test or a ``--root`` option can
+    change it at run time. The folder is neither created nor checked here.
+    """
+    configured = os.environ.get(ROOT_VARIABLE)
+    if configured:
+        return os.path.abspath(configured)
+    return default_root()
+
+
+def _check_folder(path: str, st: os.stat_result, what: str) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreRootError(
+            f"{what} {path} is a symbolic link; memshare never follows links in its "
+            f"store; remove the link or {_HINT}",
+            path=path,
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreRootError(
+            f"{what} {path} is not a folder; remove it or {_HINT}",
+            path=path,
+        )
+    if st.st_uid != os.getuid():
+        raise StoreRootError(
+            f"{what} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); "
+            f"{_HINT}",
+            path=path,
+        )
+    if st.st_mode & _SHARED_BITS:
+        raise StoreRootError(
+            f"{what} {path} has mode {stat.S_IMODE(st.st_mode):#o}, which lets other "
+            f"users in; run 'chmod 700 {path}' or {_HINT}",
+            path=path,
+        )
+
+
+def ensure_root() -> str:
+    """Create the store root if needed, check it, and return its path.
+
+    Raises
+    ------
+    StoreRootError
+        If the root is a symbolic link, not a folder, owned by another user,
+        open to group or others, unwritable, or its parent folder is missing.
+    UnsupportedPlatformError
+        If ``MEMSHARE_ROOT`` is unset and the platform has no /dev/shm.
+    """
+    root = store_root()
+    try:
+        os.mkdir(root, 0o700)
+        logger.debug("created store root %s (pid %d)", root, os.getpid())
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        raise StoreRootError(
+            f"cannot create the store root {root}: its parent folder does not exist; "
+            f"create it or set {ROOT_VARIABLE} to another folder",
+            path=root,
+        ) from None
+    except OSError as error:
+        raise StoreRootError(
+            f"cannot create the store root {root}: {error.strerror}; "
+            f"set {ROOT_VARIABLE} to a writable folder on a tmpfs",
+            path=root,
+        ) from error
+
+    _check_folder(root, os.lstat(root), "store root")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise StoreRootError(
+            f"the store root {root} is not writable; fix its permissions or "
+            f"set {ROOT_VARIABLE} to a writable folder on a tmpfs",
+            path=root,
+        )
+    return root
+
+
+def namespace_path(root: str, namespace: str) -> str:
+    """Return the folder of `namespace` under `root` (validating the name)."""
+    return os.path.join(root, validate_name(namespace, "namespace"))
+
+
+def ensure_namespace(root: str, namespace: str) -> str:
+    """Create the folder of `namespace` if needed, check it and return its path."""
+    path = namespace_path(root, namespace)
+    try:
+        os.mkdir(path, 0o700)
+        logger.debug("created namespace %r at %s (pid %d)", namespace, path, os.getpid())
+    except FileExistsError:
+        pass
+    _check_folder(path, os.lstat(path), "namespace folder")
+    return path
+
+
+def check_namespace(root: str, namespace: str) -> str | None:
+    """Return the checked folder of `namespace`, or None if it does not exist."""
+    path = namespace_path(root, namespace)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    _check_folder(path, st, "namespace folder")
+    return path
+
+
+def list_namespaces(root: str) -> list[str]:
+    """Return the names of the namespace folders under `root`, sorted.
+
+    Entries that are not valid names (such as files left by other tools) are
+    skipped; links and foreign folders raise when they are opened.
+    """
+    try:
+        entries = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    names = []
+    for entry in entries:
+        try:
+            validate_name(entry)
+        except ValueError:
+            continue
+        names.append(entry)
+    return sorted(names)
+
+
+def metadata_path(folder: str, name: str) -> str:
+    """Return the metadata file of object `name` in the namespace `folder`."""
+    return os.path.join(folder, validate_name(name, "object name") + METADATA_SUFFIX)
+
+
+def lock_path(folder: str, name: str) -> str:
+    """Return the lock file of object `name` in the namespace `folder`."""
+    return os.path.join(folder, validate_name(name, "object name") + LOCK_SUFFIX)
+
+
+def data_path(folder: str, name: str, object_id: str) -> str:
+    """Return the data file of registration `object_id` of object `name`."""
+    return os.path.join(folder, f"{validate_name(name, 'object name')}.{object_id}{DATA_SUFFIX}")
+
+
+def temp_path(folder: str, name: str, writer: ProcessId) -> str:
+    """Return a fresh temporary file name for `writer` writing object `name`.
+
+    The name carries the writer's pid and start time, so ``gc`` can tell a
+    file of a dead writer from one still being written.
+    """
+    token = secrets.token_hex(6)
+    return os.path.join(folder, f".{name}.{writer.token()}-{token}{TEMP_SUFFIX}")
+
+
+class TempName:
+    """The parts of a temporary file name: object name, writer pid and start."""
+
+    def __init__(self, name: str, pid: int, start_ms: int) -> None:
+        self.name = name
+        self.pid = pid
+        self.start_ms = start_ms
+
+
+def parse_temp_name(entry: str) -> TempName | None:
+    """Split a temporary file name made by :func:`temp_path`, or return None."""
+    if not (entry.startswith(".") and entry.endswith(TEMP_SUFFIX)):
+        return None
+    name, _, token = entry[1 : -len(TEMP_SUFFIX)].rpartition(".")
+    parts = token.split("-")
+    if not name or len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return TempName(name, int(parts[0]), int(parts[1]))
+
+
+def open_new_file(path: str) -> int:
+    """Create `path` exclusively with mode 0600, never through a link.
+
+    Returns the open, writable file descriptor.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(path, flags, 0o600)
+
+
+def check_file(path: str) -> os.stat_result | None:
+    """Check that `path` is a regular 0600 file of ours; None if it is missing.
+
+    Raises
+    ------
+    StoreRootError
+        If `path` is a link, not a regular file, owned by another user or
+        readable by group or others.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise StoreRootError(
+            f"{path} is not a regular file (a symbolic link or something else was put "
+            f"in the store); remove it and register the object again",
+            path=path,
+        )
+    if st.st_uid != os.getuid() or st.st_mode & _SHARED_BITS:
+        raise StoreRootError(
+            f"{path} has owner uid {st.st_uid} and mode {stat.S_IMODE(st.st_mode):#o}; "
+            f"store files must belong to you (uid {os.getuid()}) with mode 0600; "
+            f"remove the file or run 'chmod 600 {path}'",
+            path=path,
+        )
+    return st
+
+
+def remove_file(path: str) -> bool:
+    """Unlink `path` if present; return whether a file was removed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        if error.errno == errno.EISDIR:
+            raise StoreRootError(f"{path} is a folder where a file was expected", path=path) from error
+        raise
+    return True

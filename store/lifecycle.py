@@ -1,0 +1,393 @@
+"""Steps of an object's life that run under its lock: publish, attach,
+release a view, remove; and the exit handler that drops this process's
+references.
+
+Reference protocol (all counts live in ``<name>.json``, changed only under
+``<name>.lock``)::
+
+    register_variables ─► publish():  owner = this process, holders = ()
+                                      owned[key] = object_id   (this process)
+    retrieve_views ─────► attach():   holder(pid, start).count += 1
+                                      held[key][object_id] += 1
+    release_views ──────► drop_view(): holder.count -= 1, record removed at 0
+    release_variables ──► remove():   metadata, data and lock file unlinked;
+                                      mapped pages stay valid in holders
+    normal exit ────────► release_at_exit(): every holder record of this
+                                      process removed, owned objects removed
+    dead process ───────► gc(): its holder records reaped; a dead owner's
+                                      unheld, non-persistent objects removed
+
+The public functions in :mod:`memshare.store.api` validate input, loop over
+names and undo partial work; this module does one object at a time.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+import uuid
+from typing import Any, Final
+
+from memshare.store import codec, layout, registry
+from memshare.store.errors import (
+    MemshareError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    StoreFullError,
+    StoreRootError,
+)
+from memshare.store.locking import ObjectLock
+from memshare.store.metadata import Holder, ObjectMetadata, read_metadata, write_metadata
+from memshare.store.process import ProcessId, current
+
+__all__ = [
+    "ObjectFiles",
+    "attach",
+    "check_free_space",
+    "drop_view",
+    "publish",
+    "release_at_exit",
+    "remove",
+]
+
+logger = logging.getLogger(__name__)
+
+# Errors of a write that ran out of room: tmpfs full, a file size limit
+# (RLIMIT_FSIZE), or a disk quota.
+_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+_FULL_HINT: Final = (
+    "free space by releasing objects (memshare gc, release_variables), set "
+    f"{layout.ROOT_VARIABLE} to a folder on a larger tmpfs, or in a container start it "
+    "with a larger --shm-size"
+)
+
+
+class ObjectFiles:
+    """The paths of one object in one namespace folder."""
+
+    def __init__(self, root: str, folder: str, namespace: str, name: str) -> None:
+        self.root = root
+        self.folder = folder
+        self.namespace = namespace
+        self.name = name
+        self.metadata = layout.metadata_path(folder, name)
+        self.lock = layout.lock_path(folder, name)
+        self.key: registry.Key = (root, namespace, name)
+
+    @property
+    def label(self) -> str:
+        """``"namespace/name"``, as messages and logs show it."""
+        return f"{self.namespace}/{self.name}"
+
+    def data(self, object_id: str) -> str:
+        """Return the data file of registration `object_id`."""
+        return layout.data_path(self.folder, self.name, object_id)
+
+    def locked(self, *, create: bool = False) -> ObjectLock:
+        """Return the object's lock (not yet acquired)."""
+        return ObjectLock(self.lock, create=create, what=self.label)
+
+
+def not_found(files: ObjectFiles) -> ObjectNotFoundError:
+    """Build the error for a missing object, listing what the namespace has."""
+    try:
+        present = sorted(
+            entry[: -len(layout.METADATA_SUFFIX)]
+            for entry in os.listdir(files.folder)
+            if entry.endswith(layout.METADATA_SUFFIX) and not entry.startswith(".")
+        )
+    except FileNotFoundError:
+        present = []
+    listing = ", ".join(present) if present else "none"
+    return ObjectNotFoundError(
+        f"no object {files.name!r} in namespace {files.namespace!r} (never registered, or "
+        f"released); objects in that namespace: {listing}",
+        namespace=files.namespace,
+        name=files.name,
+    )
+
+
+def is_full(error: BaseException) -> bool:
+    """Tell whether `error` is a write failing for lack of space or size limit."""
+    if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+        return True
+    # pyarrow reports a failed write as an OSError whose errno may be unset,
+    # with the C library's message in the text.
+    text = str(error)
+    return isinstance(error, OSError) and (
+        "No space left on device" in text or "File too large" in text or "Disk quota" in text
+    )
+
+
+def check_free_space(folder: str, needed: int, what: str) -> None:
+    """Raise :class:`StoreFullError` if `folder` has less than `needed` bytes free."""
+    st = os.statvfs(folder)
+    free = st.f_bavail * st.f_frsize
+    if needed > free:
+        raise StoreFullError(
+            f"not enough space to register {what}: it needs up to {needed} bytes and "
+            f"{folder} has {free} bytes free; {_FULL_HINT}",
+            needed=needed,
+            free=free,
+            path=folder,
+        )
+
+
+def _write_data(files: ObjectFiles, encoded: codec.Encoded, me: ProcessId) -> tuple[str, dict[str, Any], int]:
+    # Written under a temporary name and renamed, so no reader ever sees a
+    # partial file; any failure, Ctrl-C included, removes the temporary file.
+    object_id = uuid.uuid4().hex
+    temp = layout.temp_path(files.folder, files.name, me)
+    os.close(layout.open_new_file(temp))
+    logger.debug("writing %s to %s (pid %d)", files.label, temp, me.pid)
+    try:
+        codec_layout = encoded.write(temp)
+        file_size = os.lstat(temp).st_size
+        os.rename(temp, files.data(object_id))
+    except BaseException as error:
+        layout.remove_file(temp)
+        logger.debug("removed partial file %s of %s after %r", temp, files.label, error)
+        if is_full(error):
+            raise StoreFullError(
+                f"writing {files.label} failed: {error}; {_FULL_HINT}",
+                needed=encoded.size_bound,
+                path=files.folder,
+            ) from error
+        raise
+    return object_id, codec_layout, file_size
+
+
+def publish(
+    files: ObjectFiles,
+    encoded: codec.Encoded,
+    *,
+    overwrite: bool,
+    persist: bool,
+) -> ObjectMetadata:
+    """Write the object's data and metadata; the calling process becomes its owner."""
+    me = current()
+    lock = files.locked(create=True)
+    while True:
+        try:
+            lock.acquire()
+            break
+        except FileNotFoundError:
+            # gc removed the (empty) namespace folder since it was created.
+            layout.ensure_namespace(files.root, files.namespace)
+
+    try:
+        old = read_metadata(files.metadata)
+        if old is not None and not overwrite:
+            raise ObjectExistsError(
+                f"object {files.name!r} already exists in namespace {files.namespace!r}; "
+                "pass overwrite=True to replace it, or release it first with "
+                "release_variables",
+                namespace=files.namespace,
+                name=files.name,
+            )
+
+        object_id, codec_layout, file_size = _write_data(files, encoded, me)
+        metadata = ObjectMetadata(
+            namespace=files.namespace,
+            name=files.name,
+            kind=encoded.kind,
+            dtype=encoded.dtype,
+            shape=tuple(encoded.shape),
+            nbytes=encoded.nbytes,
+            file_size=file_size,
+            owner_pid=me.pid,
+            owner_start_time=me.start_time,
+            holders=(),
+            created=time.time(),
+            persistent=persist,
+            object_id=object_id,
+            layout=codec_layout,
+        )
+        try:
+            write_metadata(files.metadata, metadata, me)
+        except BaseException:
+            layout.remove_file(files.data(object_id))
+            raise
+
+        # The ownership record is dropped by release_variables, by the exit
+        # handler, or never for persistent objects (gc does not need it).
+        if not persist:
+            registry.add_owned(files.key, object_id)
+        if old is not None:
+            # Holders of the old data keep their mapped pages; the file goes.
+            layout.remove_file(files.data(old.object_id))
+            logger.debug("replaced %s registration %s", files.label, old.object_id)
+    except BaseException:
+        if read_metadata(files.metadata) is None:
+            layout.remove_file(files.lock)
+        raise
+    finally:
+        lock.release()
+
+    logger.debug(
+        "registered %s as %s at %s (%d bytes, persistent=%s, pid %d)",
+        files.label,
+        object_id,
+        files.data(object_id),
+        file_size,
+        persist,
+        me.pid,
+    )
+    return metadata
+
+
+def attach(files: ObjectFiles) -> object:
+    """Map the object and add one holder reference for this process."""
+    me = current()
+    lock = files.locked()
+    try:
+        lock.acquire()
+    except ObjectNotFoundError:
+        raise not_found(files) from None
+    with lock:
+        metadata = read_metadata(files.metadata)
+        if metadata is None:
+            raise not_found(files)
+
+        # Attached under the lock, so the data file cannot be replaced between
+        # reading the layout and mapping the file.
+        data = files.data(metadata.object_id)
+        if layout.check_file(data) is None:
+            raise StoreRootError(
+                f"the data file {data} of {files.label} is missing; run memshare gc and "
+                "register the object again",
+                path=data,
+            )
+        view = codec.attach(data, metadata.layout)
+
+        # One reference, dropped by release_views, by the exit handler, or by
+        # gc after this process dies.
+        write_metadata(files.metadata, _count(metadata, me, +1), me)
+        registry.add_view(files.key, metadata.object_id)
+
+    logger.debug("retrieved view of %s from %s (pid %d)", files.label, data, me.pid)
+    return view
+
+
+def _count(metadata: ObjectMetadata, me: ProcessId, change: int) -> ObjectMetadata:
+    holders: list[Holder] = []
+    found = False
+    for holder in metadata.holders:
+        if holder.is_process(me):
+            found = True
+            holder = Holder(holder.pid, holder.start_time, holder.count + change)
+        if holder.count > 0:
+            holders.append(holder)
+    if not found and change > 0:
+        holders.append(Holder(me.pid, me.start_time, change))
+    return metadata.with_holders(tuple(holders))
+
+
+def drop_view(files: ObjectFiles) -> bool:
+    """Drop one of this process's references on the object; False if it held none.
+
+    When the object was released or replaced since the view was taken, only
+    this process's own record changes; that is not an error.
+    """
+    me = current()
+    try:
+        with files.locked():
+            ids = registry.held_ids(files.key)
+            if not ids:
+                return False
+            metadata = read_metadata(files.metadata)
+            if metadata is not None and metadata.object_id in ids:
+                write_metadata(files.metadata, _count(metadata, me, -1), me)
+                registry.drop_view(files.key, metadata.object_id)
+                logger.debug("released view of %s (pid %d)", files.label, me.pid)
+                return True
+    except ObjectNotFoundError:
+        pass
+
+    # The registration this view belongs to is gone from disk.
+    ids = registry.held_ids(files.key)
+    if not ids:
+        return False
+    registry.drop_view(files.key, ids[0])
+    logger.debug("released view of %s, whose object was already released (pid %d)", files.label, me.pid)
+    return True
+
+
+def remove(files: ObjectFiles, *, object_id: str | None = None) -> ObjectMetadata | None:
+    """Unlink the object's files under its lock; return the removed metadata.
+
+    With `object_id`, only that registration is removed (a replaced object is
+    left alone). Returns None when nothing was removed.
+    """
+    with files.locked():
+        metadata = read_metadata(files.metadata)
+        if metadata is None or (object_id is not None and metadata.object_id != object_id):
+            return None
+        remove_locked(files, metadata)
+    return metadata
+
+
+def remove_locked(files: ObjectFiles, metadata: ObjectMetadata) -> None:
+    """Unlink metadata, data and lock file. The caller holds the lock.
+
+    The metadata goes first: from then on the object is unpublished, so a
+    crash later leaves only files that gc removes.
+    """
+    layout.remove_file(files.metadata)
+    layout.remove_file(files.data(metadata.object_id))
+    layout.remove_file(files.lock)
+    registry.drop_owned(files.key, metadata.object_id)
+    logger.debug(
+        "released %s (%s) at %s (pid %d)",
+        files.label,
+        metadata.object_id,
+        files.data(metadata.object_id),
+        os.getpid(),
+    )
+
+
+def files_for(key: registry.Key) -> ObjectFiles | None:
+    """Return the files of `key` if its namespace folder still exists and is ours."""
+    root, namespace, name = key
+    folder = layout.check_namespace(root, namespace)
+    if folder is None:
+        return None
+    return ObjectFiles(root, folder, namespace, name)
+
+
+def release_at_exit() -> None:
+    """Drop this process's holder records and remove the objects it owns.
+
+    Runs at normal interpreter exit. Failures are logged, not raised: the
+    interpreter is ending and gc cleans up whatever remains.
+    """
+    me = current()
+    for key in list(registry.held):
+        try:
+            files = files_for(key)
+            if files is not None:
+                with files.locked():
+                    metadata = read_metadata(files.metadata)
+                    if metadata is not None and metadata.object_id in registry.held_ids(key):
+                        mine = tuple(h for h in metadata.holders if not h.is_process(me))
+                        write_metadata(files.metadata, metadata.with_holders(mine), me)
+        except (MemshareError, OSError) as error:
+            logger.warning("could not drop the views of %s/%s at exit: %s", key[1], key[2], error)
+        registry.held.pop(key, None)
+
+    for key, object_id in list(registry.owned.items()):
+        try:
+            files = files_for(key)
+            if files is not None:
+                remove(files, object_id=object_id)
+        except ObjectNotFoundError:
+            pass
+        except (MemshareError, OSError) as error:
+            logger.warning("could not release %s/%s at exit: %s", key[1], key[2], error)
+        registry.owned.pop(key, None)
+
+
+registry.install_exit_handler(release_at_exit)

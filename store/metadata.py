@@ -1,0 +1,194 @@
+"""Object metadata: the dataclasses and their JSON file.
+
+The metadata file is the record of an object: its presence means the object
+is published, and it lists who owns and who holds the object. It is
+rewritten as a whole (temporary file, then rename), so a reader without the
+lock always sees either the old or the new version, never a mix. Every
+change happens under the object's lock (see :mod:`memshare.store.locking`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+from memshare.store import layout
+from memshare.store.errors import StoreRootError
+from memshare.store.process import ProcessId
+
+__all__ = ["Holder", "ObjectMetadata", "read_metadata", "write_metadata"]
+
+logger = logging.getLogger(__name__)
+
+# Bumped when a field changes meaning, so an old file is rejected clearly.
+FORMAT_VERSION: Final = 1
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process holding views of an object, and how many references it holds."""
+
+    pid: int
+    start_time: float
+    count: int
+
+    def is_process(self, process: ProcessId) -> bool:
+        """Tell whether this record belongs to `process`."""
+        return self.pid == process.pid and abs(self.start_time - process.start_time) < 0.005
+
+
+@dataclass(frozen=True)
+class ObjectMetadata:
+    """What the store records about one registered object.
+
+    Attributes
+    ----------
+    namespace, name : str
+        Where the object lives.
+    kind, dtype : str
+        The codec's kind ("ndarray", "dataframe", ...) and a readable dtype.
+    shape : tuple of int
+        The value's shape (length for lists).
+    nbytes : int
+        Logical data size in bytes.
+    file_size : int
+        Size of the data file in bytes.
+    owner_pid : int
+        The process that registered the object.
+    owner_start_time : float
+        That process's start time, so a reused pid is not taken for the owner.
+    holders : tuple of Holder
+        Live and not yet reaped processes holding views, one record each.
+    created : float
+        Registration time, epoch seconds.
+    persistent : bool
+        Whether the object outlives its owner.
+    object_id : str
+        Unique per registration; replacing an object gives a new id.
+    layout : dict
+        What the codec needs to attach the data file.
+    """
+
+    namespace: str
+    name: str
+    kind: str
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+    file_size: int
+    owner_pid: int
+    owner_start_time: float
+    holders: tuple[Holder, ...]
+    created: float
+    persistent: bool
+    object_id: str
+    layout: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def views(self) -> int:
+        """The number of references held, summed over all holders."""
+        return sum(holder.count for holder in self.holders)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the fields (and ``views``) as JSON-serializable values."""
+        values = asdict(self)
+        values["shape"] = list(self.shape)
+        values["holders"] = [asdict(holder) for holder in self.holders]
+        values["views"] = self.views
+        return values
+
+    def with_holders(self, holders: tuple[Holder, ...]) -> ObjectMetadata:
+        """Return a copy with `holders` in place of the current records."""
+        return replace(self, holders=holders)
+
+
+def _from_dict(values: dict[str, Any], path: str) -> ObjectMetadata:
+    try:
+        if values.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"format_version {values.get('format_version')!r}")
+        return ObjectMetadata(
+            namespace=str(values["namespace"]),
+            name=str(values["name"]),
+            kind=str(values["kind"]),
+            dtype=str(values["dtype"]),
+            shape=tuple(int(n) for n in values["shape"]),
+            nbytes=int(values["nbytes"]),
+            file_size=int(values["file_size"]),
+            owner_pid=int(values["owner_pid"]),
+            owner_start_time=float(values["owner_start_time"]),
+            holders=tuple(
+                Holder(int(h["pid"]), float(h["start_time"]), int(h["count"]))
+                for h in values["holders"]
+            ),
+            created=float(values["created"]),
+            persistent=bool(values["persistent"]),
+            object_id=str(values["object_id"]),
+            layout=dict(values["layout"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise StoreRootError(
+            f"the metadata file {path} is invalid ({error!r}); it was written by another "
+            "version of memshare or edited by hand; remove the object's files and "
+            "register it again",
+            path=path,
+        ) from error
+
+
+def read_metadata(path: str) -> ObjectMetadata | None:
+    """Read the metadata file at `path`; None if the object is not published.
+
+    Raises
+    ------
+    StoreRootError
+        If the path is a link, has a wrong mode or owner, or is not valid.
+    """
+    if layout.check_file(path) is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        # Released between the check and the open.
+        return None
+    with os.fdopen(fd, "rb") as file:
+        raw = file.read()
+    try:
+        values = json.loads(raw)
+    except ValueError as error:
+        raise StoreRootError(
+            f"the metadata file {path} is not valid JSON ({error}); remove the object's "
+            "files and register it again",
+            path=path,
+        ) from error
+    return _from_dict(values, path)
+
+
+def write_metadata(path: str, metadata: ObjectMetadata, writer: ProcessId) -> None:
+    """Replace the metadata file at `path` atomically. Call under the lock."""
+    values = metadata.as_dict()
+    del values["views"]
+    values["format_version"] = FORMAT_VERSION
+    payload = json.dumps(values, indent=1, sort_keys=True).encode()
+
+    folder = os.path.dirname(path)
+    temp = layout.temp_path(folder, metadata.name, writer)
+    fd = layout.open_new_file(temp)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(payload)
+        os.replace(temp, path)
+    except BaseException:
+        # Disk full or Ctrl-C: keep the old metadata, drop the partial copy.
+        layout.remove_file(temp)
+        raise
+    logger.debug(
+        "wrote metadata of %s/%s at %s: %d view(s) by %d holder(s) (pid %d)",
+        metadata.namespace,
+        metadata.name,
+        path,
+        metadata.views,
+        len(metadata.holders),
+        writer.pid,
+    )

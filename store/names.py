@@ -1,0 +1,72 @@
+"""Validation of namespace and object names.
+
+A name becomes part of a file name in the store root, so it must not be able
+to leave its folder, hide from listings or collide with the store's own
+temporary files (which start with a dot).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from memshare.store.errors import InvalidNameError
+
+__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "validate_name"]
+
+# Short enough that "<name>.<object id>.arrow" and the temporary file names
+# built from it stay far below the 255-byte file name limit of Linux.
+MAX_NAME_LENGTH: Final = 128
+
+NAME_RULE: Final = (
+    f"1 to {MAX_NAME_LENGTH} characters from A-Z a-z 0-9 _ . -, "
+    "starting with a letter, digit or underscore"
+)
+
+# The first character excludes '.' and '-', so names such as '..', '.hidden'
+# or '-rf' are invalid; '/' and control characters are never allowed.
+_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def validate_name(value: object, what: str = "name") -> str:
+    """Check that `value` is a valid namespace or object name and return it.
+
+    Parameters
+    ----------
+    value : object
+        The candidate name.
+    what : str
+        What the name is for ("namespace" or "object name"), used in the message.
+
+    Returns
+    -------
+    str
+        `value` unchanged.
+
+    Raises
+    ------
+    InvalidNameError
+        If `value` is not a string, is empty, longer than ``MAX_NAME_LENGTH``
+        or contains characters outside the rule.
+    """
+    if not isinstance(value, str):
+        raise InvalidNameError(
+            f"invalid {what} {value!r}: expected a str, got {type(value).__name__}; "
+            f"a {what} has {NAME_RULE}",
+            value=value,
+        )
+
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidNameError(
+            f"invalid {what} {value[:40]!r}...: {len(value)} characters is too long; "
+            f"a {what} has {NAME_RULE}",
+            value=value,
+        )
+
+    if _NAME_PATTERN.fullmatch(value) is None:
+        raise InvalidNameError(
+            f"invalid {what} {value!r}: a {what} has {NAME_RULE}",
+            value=value,
+        )
+
+    return value
