@@ -1,9 +1,22 @@
 """Parallel apply and lapply over shared objects, and YAML job files.
 
 This package is installed as ``memshare.runner``; ``import memshare``
-re-exports every name in ``__all__``.
+re-exports every name in ``__all__``. Importing it registers the
+``df.memshare`` accessor on pandas DataFrames.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from memshare.runner.accessor import MemshareAccessor
+from memshare.runner.apply import Pool, mem_apply, mem_lapply
+from memshare.runner.errors import FunctionNotPicklableError, TaskError, WorkerCrashedError
+
+__all__: list[str] = [
+    "FunctionNotPicklableError",
+    "MemshareAccessor",
+    "Pool",
+    "TaskError",
+    "WorkerCrashedError",
+    "mem_apply",
+    "mem_lapply",
+]

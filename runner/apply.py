@@ -1,0 +1,503 @@
+"""mem_apply, mem_lapply and the warm worker Pool behind them.
+
+One call goes through these steps:
+
+1. check the arguments and pickle ``fn`` (nothing is registered yet, so a bad
+   argument leaves nothing behind);
+2. register the values passed directly (``X``, ``items``, ``vars`` given as a
+   mapping) under names private to the call;
+3. send the call to the workers, which attach each object once and run the
+   tasks (see :mod:`memshare.runner.pool`);
+4. make every worker drop its views of what the call registered, release
+   those objects, and assemble the results.
+
+Step 4 runs on every exit path, including errors, a dead worker and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+import memshare.store as store
+from memshare.runner.errors import FunctionNotPicklableError
+from memshare.runner.pool import Executor, available_cpus, resolve_workers
+from memshare.runner.progress import make_progress
+from memshare.runner.results import assemble_array, assemble_frame
+from memshare.runner.tasks import (
+    CALL_PREFIX,
+    CallSpec,
+    ObjectRef,
+    SliceKind,
+    count_elements,
+    default_chunksize,
+    element_labels,
+    grid_shape,
+    plan_chunks,
+)
+
+__all__ = ["Pool", "mem_apply", "mem_lapply"]
+
+logger = logging.getLogger(__name__)
+
+
+def _default_namespace() -> str:
+    """Name the namespace for objects a call registers when the caller names none."""
+    return f"_memshare-run-{os.getpid()}"
+
+
+class _CallObjects:
+    """Objects one call registered or viewed in this process, released by :meth:`release`."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.token = uuid.uuid4().hex[:12]
+        self.registered: list[str] = []
+        self.registered_refs: list[ObjectRef] = []
+        self.viewed: list[str] = []
+
+    def register(self, suffix: str, value: Any) -> ObjectRef:
+        name = f"{CALL_PREFIX}{self.token}-{suffix}"
+        store.register_variables(self.namespace, {name: value})
+        # Released in release(), after every worker dropped its views.
+        self.registered.append(name)
+        ref = self.ref(name)
+        self.registered_refs.append(ref)
+        return ref
+
+    def view(self, name: str) -> Any:
+        view = store.retrieve_views(self.namespace, name)[name]
+        # This process's holder reference; dropped in release().
+        self.viewed.append(name)
+        return view
+
+    def ref(self, name: str) -> ObjectRef:
+        metadata = store.retrieve_metadata(self.namespace, name)[name]
+        return ObjectRef(self.namespace, name, metadata.object_id)
+
+    def release(self) -> None:
+        if self.viewed:
+            store.release_views(self.namespace, self.viewed)
+        if self.registered:
+            store.release_variables(self.namespace, self.registered)
+            logger.debug(
+                "pid %d released %s in namespace %s", os.getpid(), self.registered, self.namespace
+            )
+
+
+def _check_fn(fn: Any) -> None:
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}: {fn!r}")
+
+
+def _pickle_fn(fn: Any) -> bytes:
+    try:
+        return cloudpickle.dumps(fn)
+    except Exception as error:
+        raise FunctionNotPicklableError(
+            f"fn {fn!r} cannot be sent to worker processes: cloudpickle failed with "
+            f"{type(error).__name__}: {error}; create locks, open files and connections "
+            "inside fn instead of closing over them, or pass workers=1 to run in this process",
+            fn=repr(fn),
+        ) from error
+
+
+def _check_vars(vars: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any] | list[str]:
+    """Return ``vars`` as a dict of values or a list of registered names."""
+    if vars is None:
+        return {}
+    if isinstance(vars, Mapping):
+        for key in vars:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise ValueError(
+                    f"vars keys become keyword arguments of fn, so each must be a Python "
+                    f"identifier; got {key!r}"
+                )
+        return dict(vars)
+    if isinstance(vars, (str, bytes)) or not isinstance(vars, Iterable):
+        raise TypeError(
+            f"vars must be a mapping of name -> value or a list of names registered in "
+            f"the namespace, got {type(vars).__name__}: {vars!r}"
+        )
+    names = list(vars)
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(
+                f"vars names become keyword arguments of fn, so each must be a Python "
+                f"identifier naming a registered object; got {name!r}"
+            )
+    return names
+
+
+def _normalize_axis(value: Any, axis: Any) -> tuple[SliceKind, int]:
+    """Check ``axis`` for ``value`` and return the slice kind and the axis as an int."""
+    if isinstance(value, pd.DataFrame):
+        if axis in (0, "index"):
+            return "frame_columns", 0
+        if axis in (1, "columns"):
+            return "frame_rows", 1
+        raise ValueError(
+            f"axis must be 0 or 'index' (fn gets each column) or 1 or 'columns' (fn gets "
+            f"each row) for a DataFrame, got {axis!r}"
+        )
+
+    ndim = value.ndim
+    if ndim == 0:
+        raise ValueError("X is a 0-d array, which has no axis to slice along; pass an array")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(
+            f"axis must be an int in [{-ndim}, {ndim - 1}] for an array of shape "
+            f"{value.shape}, got {axis!r}; axis=0 passes each column of a matrix, axis=1 each row"
+        )
+    return "ndarray", int(axis) % ndim
+
+
+def _check_chunksize(chunksize: Any) -> None:
+    if chunksize is None:
+        return
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+        raise ValueError(f"chunksize must be a positive int or None, got {chunksize!r}")
+
+
+class Pool:
+    """Warm worker processes for several apply/lapply calls.
+
+    Workers start once and keep the views they mapped of objects passed by
+    name, so later calls over the same namespace pay neither start-up nor
+    mapping again. Objects a call registered itself are released after it,
+    and every worker drops its views of them.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Number of worker processes; default one per CPU available to this
+        process. ``1`` runs every call in this process, for debugging.
+    threads : int, optional
+        BLAS/OpenMP threads per worker; default the CPUs divided by
+        ``workers`` (at least 1), so workers times threads stays within the
+        CPUs.
+    namespace : str, optional
+        Namespace for the objects calls register; default
+        ``_memshare-run-<pid>``.
+    """
+
+    def __init__(
+        self, workers: int | None = None, *, threads: int | None = None, namespace: str | None = None
+    ) -> None:
+        self.workers = resolve_workers(workers)
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        self._threads_given = threads is not None
+        self.threads = threads if threads is not None else max(1, available_cpus() // self.workers)
+        self.namespace = namespace if namespace is not None else _default_namespace()
+        # Named objects whose views the workers may cache; dropped when the
+        # name is released or re-registered (checked at each call) or at close.
+        self._held: set[ObjectRef] = set()
+        self._executor = Executor(self.workers, self.threads)
+
+    @property
+    def pids(self) -> list[int]:
+        """Pids of the worker processes (empty with ``workers=1``)."""
+        return self._executor.pids
+
+    def close(self) -> None:
+        """Stop the workers; each releases its views before it exits."""
+        self._executor.close()
+        self._held.clear()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def apply(
+        self,
+        X: Any,
+        fn: Callable[..., Any],
+        axis: int | str = 0,
+        *,
+        vars: Mapping[str, Any] | Iterable[str] | None = None,
+        namespace: str | None = None,
+        chunksize: int | None = None,
+        progress: bool | None = None,
+        simplify: bool = True,
+    ) -> Any:
+        """Apply ``fn`` to each 1-D slice of ``X`` along ``axis``; see :func:`mem_apply`."""
+        _check_fn(fn)
+        _check_chunksize(chunksize)
+        variables = _check_vars(vars)
+        fn_bytes = _pickle_fn(fn) if self.workers > 1 else None
+        if isinstance(X, str) and namespace is None:
+            raise ValueError(f"X is the name {X!r}; pass the namespace it is registered in")
+        if not isinstance(X, (str, np.ndarray, pd.DataFrame)):
+            raise store.UnsupportedTypeError(
+                f"mem_apply needs a numpy array, a pandas DataFrame or the name of one "
+                f"registered in the namespace, got {type(X).__name__}; use mem_lapply for "
+                "lists, and np.asarray() or pd.DataFrame() for other array-likes"
+            )
+
+        objects = _CallObjects(namespace if namespace is not None else self.namespace)
+        try:
+            if isinstance(X, str):
+                value = objects.view(X)
+                if not isinstance(value, (np.ndarray, pd.DataFrame)):
+                    raise store.UnsupportedTypeError(
+                        f"object {X!r} in namespace {objects.namespace!r} is a "
+                        f"{type(value).__name__}; mem_apply needs an array or a DataFrame, "
+                        "use mem_lapply for lists"
+                    )
+                slice_kind, axis_int = _normalize_axis(value, axis)
+                target = objects.ref(X)
+            else:
+                value = X
+                slice_kind, axis_int = _normalize_axis(value, axis)
+                target = objects.register("x", X)
+
+            outputs = self._run(
+                objects, target, value, slice_kind, axis_int, variables, fn, fn_bytes,
+                chunksize, progress, "mem_apply",
+            )
+            labels = element_labels(value, slice_kind)
+            if labels is not None:
+                return assemble_frame(outputs, labels, axis_int, simplify)
+            return assemble_array(outputs, grid_shape(value.shape, axis_int), axis_int, simplify)
+        finally:
+            self._finish(objects)
+
+    def lapply(
+        self,
+        items: Any,
+        fn: Callable[..., Any],
+        *,
+        vars: Mapping[str, Any] | Iterable[str] | None = None,
+        namespace: str | None = None,
+        chunksize: int | None = None,
+        progress: bool | None = None,
+    ) -> list[Any]:
+        """Apply ``fn`` to each element of ``items``; see :func:`mem_lapply`."""
+        _check_fn(fn)
+        _check_chunksize(chunksize)
+        variables = _check_vars(vars)
+        fn_bytes = _pickle_fn(fn) if self.workers > 1 else None
+        if isinstance(items, str) and namespace is None:
+            raise ValueError(f"items is the name {items!r}; pass the namespace it is registered in")
+        if not isinstance(items, (str, list, tuple)):
+            raise store.UnsupportedTypeError(
+                f"mem_lapply needs a list or tuple, or the name of one registered in the "
+                f"namespace, got {type(items).__name__}; convert it with list(...)"
+            )
+
+        objects = _CallObjects(namespace if namespace is not None else self.namespace)
+        try:
+            if isinstance(items, str):
+                metadata = store.retrieve_metadata(objects.namespace, items)[items]
+                if metadata.kind not in ("list", "tuple"):
+                    raise store.UnsupportedTypeError(
+                        f"object {items!r} in namespace {objects.namespace!r} is a "
+                        f"{metadata.kind}; mem_lapply needs a list or tuple, use mem_apply "
+                        "for arrays and DataFrames"
+                    )
+                value = objects.view(items)
+                target = objects.ref(items)
+            else:
+                value = items
+                target = objects.register("items", list(items))
+
+            return self._run(
+                objects, target, value, "items", 0, variables, fn, fn_bytes,
+                chunksize, progress, "mem_lapply",
+            )
+        finally:
+            self._finish(objects)
+
+    def _run(
+        self,
+        objects: _CallObjects,
+        target: ObjectRef,
+        value: Any,
+        slice_kind: SliceKind,
+        axis: int,
+        variables: dict[str, Any] | list[str],
+        fn: Any,
+        fn_bytes: bytes | None,
+        chunksize: int | None,
+        progress: bool | None,
+        description: str,
+    ) -> list[Any]:
+        """Register the variables, run every task and return the results in order."""
+        if isinstance(variables, dict):
+            refs = {key: objects.register(f"var-{key}", val) for key, val in variables.items()}
+        else:
+            refs = {name: objects.ref(name) for name in variables}
+
+        self._forget_stale()
+        for ref in [target, *refs.values()]:
+            if ref.name not in objects.registered:
+                self._held.add(ref)
+
+        count = count_elements(value, slice_kind, axis)
+        if count == 0:
+            return []
+        size = chunksize if chunksize is not None else default_chunksize(count, self.workers)
+        chunks = plan_chunks(count, size)
+        spec = CallSpec(
+            self._executor.next_call_id(), target, slice_kind, axis, count, refs
+        )
+        logger.debug(
+            "call %d: %d elements of %s/%s in %d tasks on %d workers",
+            spec.call_id, count, target.namespace, target.name, len(chunks), self.workers,
+        )
+
+        labels = element_labels(value, slice_kind)
+        bar = make_progress(count, progress, description)
+        try:
+            with self._thread_limit():
+                outputs = self._executor.run(spec, fn, fn_bytes, chunks, labels, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        return [result for chunk in outputs for result in chunk]
+
+    def _thread_limit(self) -> contextlib.AbstractContextManager[Any]:
+        # In-process calls limit threads only when the caller asked; workers
+        # apply the limit themselves.
+        if self.workers == 1 and self._threads_given:
+            return threadpool_limits(limits=self.threads)
+        return contextlib.nullcontext()
+
+    def _forget_stale(self) -> None:
+        """Drop cached views of named objects that were released or re-registered."""
+        stale = []
+        for namespace in {ref.namespace for ref in self._held}:
+            try:
+                current = store.retrieve_metadata(namespace)
+            except store.MemshareError:
+                current = {}
+            for ref in self._held:
+                if ref.namespace != namespace:
+                    continue
+                metadata = current.get(ref.name)
+                if metadata is None or metadata.object_id != ref.object_id:
+                    stale.append(ref)
+        if stale:
+            self._executor.drop(stale)
+            self._held.difference_update(stale)
+
+    def _finish(self, objects: _CallObjects) -> None:
+        """Make the workers drop the call's own objects, then release them."""
+        try:
+            self._executor.drop(objects.registered_refs)
+        finally:
+            objects.release()
+
+
+def mem_apply(
+    X: Any,
+    fn: Callable[..., Any],
+    axis: int | str = 0,
+    *,
+    vars: Mapping[str, Any] | Iterable[str] | None = None,
+    namespace: str | None = None,
+    workers: int | None = None,
+    chunksize: int | None = None,
+    progress: bool | None = None,
+    simplify: bool = True,
+    threads: int | None = None,
+) -> Any:
+    """Apply ``fn`` to every 1-D slice of ``X`` along ``axis`` in worker processes.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, pandas.DataFrame or str
+        The data, or the name of an array or DataFrame registered in
+        ``namespace``. A value is registered for the call and released after it.
+    fn : callable
+        Called as ``fn(slice, **vars)``. The slice is a read-only, zero-copy
+        numpy view, or a pandas Series named by the column or row label.
+    axis : int or str, default 0
+        As in :func:`numpy.apply_along_axis` and ``DataFrame.apply``: ``0``
+        passes each column of a matrix, ``1`` each row. For N-d arrays, each
+        1-D slice along ``axis``. R's ``MARGIN=2`` is ``axis=0`` and
+        ``MARGIN=1`` is ``axis=1``.
+    vars : mapping or list of str, optional
+        Extra keyword arguments of ``fn``: a mapping name -> value (registered
+        for the call, released after it), or names registered in ``namespace``.
+    namespace : str, optional
+        Where named objects live and where the call registers its own.
+    workers : int, optional
+        Worker processes; default one per available CPU; ``1`` runs in this process.
+    chunksize : int, optional
+        Elements per task; default ``ceil(n / (4 * workers))``.
+    progress : bool, optional
+        Show a progress bar on stderr; default only when stderr is a terminal.
+    simplify : bool, default True
+        Stack scalars or equal-shape arrays into an array (a Series or
+        DataFrame for DataFrame input); ``False`` always returns a list.
+    threads : int, optional
+        BLAS/OpenMP threads per worker; default CPUs divided by workers.
+
+    Returns
+    -------
+    numpy.ndarray, pandas.Series, pandas.DataFrame or list
+        The results in element order.
+
+    Raises
+    ------
+    TaskError
+        ``fn`` raised on an element, or returned a value that cannot be pickled.
+    WorkerCrashedError
+        A worker process died while it ran a task.
+    FunctionNotPicklableError
+        ``fn`` cannot be sent to the workers.
+    """
+    with Pool(workers, threads=threads) as pool:
+        return pool.apply(
+            X, fn, axis, vars=vars, namespace=namespace, chunksize=chunksize,
+            progress=progress, simplify=simplify,
+        )
+
+
+def mem_lapply(
+    items: Any,
+    fn: Callable[..., Any],
+    *,
+    vars: Mapping[str, Any] | Iterable[str] | None = None,
+    namespace: str | None = None,
+    workers: int | None = None,
+    chunksize: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+) -> list[Any]:
+    """Apply ``fn`` to every element of a list in worker processes.
+
+    The list is registered once (or named, if already registered in
+    ``namespace``); each worker attaches it once and reads only the elements
+    of its tasks. Parameters are those of :func:`mem_apply`.
+
+    Returns
+    -------
+    list
+        ``[fn(item, **vars) for item in items]``, in order.
+    """
+    with Pool(workers, threads=threads) as pool:
+        return pool.lapply(
+            items, fn, vars=vars, namespace=namespace, chunksize=chunksize, progress=progress
+        )

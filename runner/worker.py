@@ -1,0 +1,298 @@
+"""Worker process: main loop, view cache and the per-element call of ``fn``.
+
+Messages on the worker's pipe (parent -> worker, tuples sent with
+``Connection.send``)::
+
+    ("call", spec, fn_bytes, threads)   start a call; no reply
+    ("task", call_id, task_id, start, stop)
+        -> ("done", call_id, task_id, results_bytes)
+        -> ("failed", call_id, task_id, index, exc_bytes, traceback_text)
+        -> ("cancelled", call_id, task_id)
+    ("cancel", call_id)                 reply "cancelled" to the rest of its tasks
+    ("drop", [ObjectRef, ...])          release those views -> ("dropped",)
+    ("stop",)                           release every view and exit
+
+A task that fails reports the first failing element and stops there. The
+worker never exits on an error in ``fn``; it exits on "stop", when the parent
+closes the pipe, or when it crashes.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import pickle
+import signal
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, Final
+
+import cloudpickle
+from threadpoolctl import threadpool_limits
+
+import memshare.store as store
+from memshare.runner.tasks import CallSpec, ObjectRef, Slicer
+
+__all__ = ["CallRunner", "ElementFailure", "ViewCache", "worker_main"]
+
+logger = logging.getLogger(__name__)
+
+# A running task looks for a "cancel" message this often, so a cancelled call
+# stops within about this many seconds even when its tasks are long.
+CANCEL_POLL_SECONDS: Final = 0.05
+
+
+class ElementFailure(Exception):
+    """``fn`` raised (or returned an unpicklable value) on element ``index``."""
+
+    def __init__(self, index: int | None, error: BaseException, traceback_text: str) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+        self.traceback_text = traceback_text
+
+
+class ViewCache:
+    """Views this process holds, keyed by (namespace, name, object id).
+
+    Each entry holds one holder reference taken with ``retrieve_views``. It
+    is dropped by :meth:`drop` (the parent asks when a call released its
+    objects, or when it sees a name re-registered), by :meth:`attach` when the
+    same name shows up with a new object id, or by :meth:`clear` at exit.
+    """
+
+    def __init__(self) -> None:
+        self._views: dict[ObjectRef, Any] = {}
+
+    def attach(self, ref: ObjectRef) -> Any:
+        """Return the view of ``ref``, mapping the object on first use."""
+        cached = self._views.get(ref)
+        if cached is not None:
+            return cached
+
+        # A re-registered name must never be served from the old mapping.
+        stale = [old for old in self._views if old[:2] == ref[:2]]
+        self.drop(stale)
+
+        namespace, name, object_id = ref
+        views = store.retrieve_views(namespace, name)
+        try:
+            current = store.retrieve_metadata(namespace, name)[name].object_id
+        except BaseException:
+            store.release_views(namespace, name)
+            raise
+        if current != object_id:
+            store.release_views(namespace, name)
+            raise store.ObjectNotFoundError(
+                f"object {name!r} in namespace {namespace!r} was replaced while the call "
+                f"ran (object id {object_id!r} expected, {current!r} found); do not "
+                "re-register an object that a running call uses",
+                namespace=namespace,
+                name=name,
+            )
+
+        self._views[ref] = views[name]
+        logger.debug("pid %d attached %s/%s (object %s)", os.getpid(), namespace, name, object_id)
+        return views[name]
+
+    def drop(self, refs: list[ObjectRef]) -> None:
+        """Release the views of ``refs`` that this process holds."""
+        for ref in refs:
+            if self._views.pop(ref, None) is None:
+                continue
+            try:
+                store.release_views(ref.namespace, ref.name)
+            except store.ObjectNotFoundError:
+                # The object was released already; the store reaps our entry.
+                logger.debug("pid %d: %s/%s gone before release", os.getpid(), *ref[:2])
+            logger.debug("pid %d dropped %s/%s", os.getpid(), ref.namespace, ref.name)
+
+    def clear(self) -> None:
+        """Release every held view."""
+        self.drop(list(self._views))
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._views
+
+
+class CallRunner:
+    """Apply ``fn`` to a range of elements of one call.
+
+    Parameters
+    ----------
+    spec : CallSpec
+        The call.
+    fn : callable
+        The user's function.
+    cache : ViewCache
+        Source of the target's and the variables' views.
+    """
+
+    def __init__(self, spec: CallSpec, fn: Any, cache: ViewCache) -> None:
+        self.spec = spec
+        self.fn = fn
+        target = cache.attach(spec.target)
+        self.slicer = Slicer(target, spec.slice_kind, spec.axis)
+        self.kwargs = {key: cache.attach(ref) for key, ref in spec.variables.items()}
+
+    def run(self, start: int, stop: int, should_stop: Any = None) -> list[Any] | None:
+        """Return ``[fn(slice_i, **vars) for i in range(start, stop)]``.
+
+        Returns ``None`` when ``should_stop()`` turns true between elements.
+        Raises :class:`ElementFailure` for the first element ``fn`` raises on.
+        """
+        results: list[Any] = []
+        next_check = time.monotonic() + CANCEL_POLL_SECONDS
+        for index in range(start, stop):
+            try:
+                results.append(self.fn(self.slicer(index), **self.kwargs))
+            except (Exception, SystemExit) as error:
+                raise ElementFailure(index, error, traceback.format_exc()) from error
+
+            if should_stop is not None and time.monotonic() >= next_check:
+                if should_stop():
+                    return None
+                next_check = time.monotonic() + CANCEL_POLL_SECONDS
+        return results
+
+
+def _dump_results(results: list[Any], start: int) -> bytes:
+    """Pickle ``results``; name the element whose value cannot be pickled."""
+    try:
+        return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as error:
+        whole_error = error
+
+    # Find the first element at fault, so the error can name it.
+    for offset, value in enumerate(results):
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:
+            message = f"fn returned a value that cannot be pickled ({type(value).__name__}): {error}"
+            raise ElementFailure(
+                start + offset, TypeError(message), traceback.format_exc()
+            ) from error
+    raise ElementFailure(None, TypeError(str(whole_error)), "")
+
+
+def _dump_error(error: BaseException) -> bytes:
+    """Pickle an exception, or a stand-in with its type and message if it cannot be."""
+    try:
+        data = pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(data)
+        return data
+    except Exception:
+        stand_in = RuntimeError(f"{type(error).__qualname__}: {error} (not picklable)")
+        return pickle.dumps(stand_in, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Worker:
+    """State of one worker process between messages."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.cache = ViewCache()
+        self.pending: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.cancelled: set[int] = set()
+        self.runner: CallRunner | None = None
+        self.setup_failure: ElementFailure | None = None
+        self.call_id = -1
+        self.threads: int | None = None
+
+    def receive(self) -> tuple[Any, ...]:
+        if self.pending:
+            return self.pending.popleft()
+        return self.conn.recv()
+
+    def cancel_requested(self) -> bool:
+        """Read the messages waiting on the pipe; true if the running call was cancelled."""
+        while self.conn.poll():
+            message = self.conn.recv()
+            if message[0] == "cancel":
+                self.cancelled.add(message[1])
+            else:
+                self.pending.append(message)
+        return self.call_id in self.cancelled
+
+    def start_call(self, spec: CallSpec, fn_bytes: bytes, threads: int | None) -> None:
+        self.call_id = spec.call_id
+        self.runner = None
+        self.setup_failure = None
+        if threads is not None and threads != self.threads:
+            threadpool_limits(limits=threads)
+            self.threads = threads
+        try:
+            fn = cloudpickle.loads(fn_bytes)
+            self.runner = CallRunner(spec, fn, self.cache)
+        except (Exception, SystemExit) as error:
+            self.setup_failure = ElementFailure(None, error, traceback.format_exc())
+
+    def run_task(self, call_id: int, task_id: int, start: int, stop: int) -> tuple[Any, ...]:
+        if call_id != self.call_id or call_id in self.cancelled:
+            return ("cancelled", call_id, task_id)
+        try:
+            if self.setup_failure is not None:
+                raise self.setup_failure
+            assert self.runner is not None
+            results = self.runner.run(start, stop, self.cancel_requested)
+            if results is None:
+                return ("cancelled", call_id, task_id)
+            return ("done", call_id, task_id, _dump_results(results, start))
+        except ElementFailure as failure:
+            return (
+                "failed",
+                call_id,
+                task_id,
+                failure.index,
+                _dump_error(failure.error),
+                failure.traceback_text,
+            )
+
+    def serve(self) -> None:
+        while True:
+            try:
+                message = self.receive()
+            except EOFError:
+                logger.debug("pid %d: parent closed the pipe", os.getpid())
+                return
+
+            kind = message[0]
+            if kind == "task":
+                self.conn.send(self.run_task(*message[1:]))
+            elif kind == "call":
+                self.start_call(*message[1:])
+            elif kind == "cancel":
+                self.cancelled.add(message[1])
+            elif kind == "drop":
+                self.cache.drop(message[1])
+                self.conn.send(("dropped",))
+            elif kind == "stop":
+                return
+
+
+def worker_main(conn: Connection, threads: int | None) -> None:
+    """Serve tasks on ``conn`` until the parent stops the worker or goes away.
+
+    Parameters
+    ----------
+    conn : Connection
+        This worker's end of its pipe to the parent.
+    threads : int or None
+        Limit for BLAS/OpenMP thread pools; ``None`` leaves them alone.
+    """
+    # Ctrl-C in a terminal reaches the whole process group; the parent alone
+    # decides how to stop, and tells the workers through the pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads is not None:
+        threadpool_limits(limits=threads)
+
+    logger.debug("worker pid %d started", os.getpid())
+    worker = _Worker(conn)
+    worker.threads = threads
+    try:
+        worker.serve()
+    finally:
+        worker.cache.clear()
+        logger.debug("worker pid %d stopped", os.getpid())
