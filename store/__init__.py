@@ -26,9 +26,12 @@ from memshare.store.errors import (
     UnsupportedTypeError,
     ViewNotHeldError,
 )
+from memshare.store.collect import GcResult, ReapedHolder, gc
 from memshare.store.metadata import Holder, ObjectMetadata
+from memshare.store.objects import Store
 
 __all__ = [
+    "GcResult",
     "Holder",
     "InvalidNameError",
     "MemshareError",
@@ -36,11 +39,14 @@ __all__ = [
     "ObjectInUseError",
     "ObjectMetadata",
     "ObjectNotFoundError",
+    "ReapedHolder",
+    "Store",
     "StoreFullError",
     "StoreRootError",
     "UnsupportedPlatformError",
     "UnsupportedTypeError",
     "ViewNotHeldError",
+    "gc",
     "list_objects",
     "register_variables",
     "release_variables",

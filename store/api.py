@@ -11,7 +11,8 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 
-from memshare.store import codec, layout, registry
+from memshare.store import codec, layout
+from memshare.store.collect import GcResult, gc
 from memshare.store.errors import (
     InvalidNameError,
     ObjectExistsError,
@@ -34,6 +35,8 @@ from memshare.store.names import validate_name
 from memshare.store.process import is_alive
 
 __all__ = [
+    "GcResult",
+    "gc",
     "list_objects",
     "register_variables",
     "release_variables",

@@ -29,7 +29,7 @@ import os
 import secrets
 import stat
 import sys
-from typing import Final
+from typing import Final, NamedTuple
 
 from memshare.store.errors import StoreRootError, UnsupportedPlatformError
 from memshare.store.names import validate_name
@@ -39,6 +39,7 @@ __all__ = [
     "ROOT_VARIABLE",
     "TempName",
     "check_file",
+    "check_namespace",
     "data_path",
     "default_root",
     "ensure_namespace",
@@ -49,6 +50,7 @@ __all__ = [
     "namespace_path",
     "open_new_file",
     "parse_temp_name",
+    "remove_file",
     "store_root",
     "temp_path",
 ]
@@ -239,13 +241,12 @@ def temp_path(folder: str, name: str, writer: ProcessId) -> str:
     return os.path.join(folder, f".{name}.{writer.token()}-{token}{TEMP_SUFFIX}")
 
 
-class TempName:
-    """The parts of a temporary file name: object name, writer pid and start."""
+class TempName(NamedTuple):
+    """The parts of a temporary file name made by :func:`temp_path`."""
 
-    def __init__(self, name: str, pid: int, start_ms: int) -> None:
-        self.name = name
-        self.pid = pid
-        self.start_ms = start_ms
+    name: str
+    pid: int
+    start_ms: int
 
 
 def parse_temp_name(entry: str) -> TempName | None:
