@@ -33,6 +33,7 @@ import memshare.store as store
 from memshare.runner.errors import FunctionNotPicklableError
 from memshare.runner.pool import Executor, available_cpus, resolve_workers
 from memshare.runner.progress import make_progress
+from memshare.runner.worker import ROOT_VARIABLE
 from memshare.runner.results import assemble_array, assemble_frame
 from memshare.runner.tasks import (
     CALL_PREFIX,
@@ -61,6 +62,7 @@ class _CallObjects:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
+        self.root = os.environ.get(ROOT_VARIABLE)
         self.token = uuid.uuid4().hex[:12]
         self.registered: list[str] = []
         self.registered_refs: list[ObjectRef] = []
@@ -83,7 +85,7 @@ class _CallObjects:
 
     def ref(self, name: str) -> ObjectRef:
         metadata = store.retrieve_metadata(self.namespace, name)[name]
-        return ObjectRef(self.namespace, name, metadata.object_id)
+        return ObjectRef(self.root, self.namespace, name, metadata.object_id)
 
     def release(self) -> None:
         if self.viewed:
@@ -217,6 +219,10 @@ class Pool:
         self._executor.close()
         self._held.clear()
 
+    def _check_open(self) -> None:
+        if self._executor.closed:
+            raise RuntimeError("this Pool is closed; create a new Pool to run more calls")
+
     def __enter__(self) -> Pool:
         return self
 
@@ -241,6 +247,7 @@ class Pool:
         simplify: bool = True,
     ) -> Any:
         """Apply ``fn`` to each 1-D slice of ``X`` along ``axis``; see :func:`mem_apply`."""
+        self._check_open()
         _check_fn(fn)
         _check_chunksize(chunksize)
         variables = _check_vars(vars)
@@ -293,6 +300,7 @@ class Pool:
         progress: bool | None = None,
     ) -> list[Any]:
         """Apply ``fn`` to each element of ``items``; see :func:`mem_lapply`."""
+        self._check_open()
         _check_fn(fn)
         _check_chunksize(chunksize)
         variables = _check_vars(vars)
@@ -386,13 +394,14 @@ class Pool:
     def _forget_stale(self) -> None:
         """Drop cached views of named objects that were released or re-registered."""
         stale = []
-        for namespace in {ref.namespace for ref in self._held}:
+        root = os.environ.get(ROOT_VARIABLE)
+        for namespace in {ref.namespace for ref in self._held if ref.root == root}:
             try:
                 current = store.retrieve_metadata(namespace)
             except store.MemshareError:
                 current = {}
             for ref in self._held:
-                if ref.namespace != namespace:
+                if ref[:2] != (root, namespace):
                     continue
                 metadata = current.get(ref.name)
                 if metadata is None or metadata.object_id != ref.object_id:

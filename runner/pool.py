@@ -163,6 +163,11 @@ class Executor:
         logger.debug("killed worker pid %d", handle.pid)
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
     def pids(self) -> list[int]:
         """Pids of the live worker processes (empty when running in-process)."""
         return [h.pid for h in self._handles if h.process.is_alive()]

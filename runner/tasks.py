@@ -44,8 +44,14 @@ SliceKind = Literal["ndarray", "frame_columns", "frame_rows", "items"]
 
 
 class ObjectRef(NamedTuple):
-    """One registration of an object: the object id changes when a name is reused."""
+    """One registration of an object: the object id changes when a name is reused.
 
+    ``root`` is the caller's ``MEMSHARE_ROOT`` (``None`` when unset). Workers
+    inherit their environment from the forkserver, which may predate a change
+    of the variable, so they use the root sent with the reference instead.
+    """
+
+    root: str | None
     namespace: str
     name: str
     object_id: str

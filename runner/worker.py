@@ -20,6 +20,7 @@ closes the pipe, or when it crashes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import pickle
@@ -27,6 +28,7 @@ import signal
 import time
 import traceback
 from multiprocessing.connection import Connection
+from collections.abc import Iterator
 from typing import Any, Final
 
 import cloudpickle
@@ -42,6 +44,31 @@ logger = logging.getLogger(__name__)
 # A running task looks for a "cancel" message this often, so a cancelled call
 # stops within about this many seconds even when its tasks are long.
 CANCEL_POLL_SECONDS: Final = 0.05
+
+
+# The store reads the root from this variable at every call.
+ROOT_VARIABLE: Final = "MEMSHARE_ROOT"
+
+
+@contextlib.contextmanager
+def _store_root(root: str | None) -> Iterator[None]:
+    """Point the store at ``root`` (``None``: the default root) for the block."""
+    previous = os.environ.get(ROOT_VARIABLE)
+    if previous == root:
+        yield
+        return
+    _set_root(root)
+    try:
+        yield
+    finally:
+        _set_root(previous)
+
+
+def _set_root(root: str | None) -> None:
+    if root is None:
+        os.environ.pop(ROOT_VARIABLE, None)
+    else:
+        os.environ[ROOT_VARIABLE] = root
 
 
 class ElementFailure(Exception):
@@ -73,18 +100,20 @@ class ViewCache:
             return cached
 
         # A re-registered name must never be served from the old mapping.
-        stale = [old for old in self._views if old[:2] == ref[:2]]
+        stale = [old for old in self._views if old[:3] == ref[:3]]
         self.drop(stale)
 
-        namespace, name, object_id = ref
-        views = store.retrieve_views(namespace, name)
-        try:
-            current = store.retrieve_metadata(namespace, name)[name].object_id
-        except BaseException:
-            store.release_views(namespace, name)
-            raise
+        root, namespace, name, object_id = ref
+        with _store_root(root):
+            views = store.retrieve_views(namespace, name)
+            try:
+                current = store.retrieve_metadata(namespace, name)[name].object_id
+            except BaseException:
+                store.release_views(namespace, name)
+                raise
+            if current != object_id:
+                store.release_views(namespace, name)
         if current != object_id:
-            store.release_views(namespace, name)
             raise store.ObjectNotFoundError(
                 f"object {name!r} in namespace {namespace!r} was replaced while the call "
                 f"ran (object id {object_id!r} expected, {current!r} found); do not "
@@ -93,6 +122,7 @@ class ViewCache:
                 name=name,
             )
 
+        # Dropped by drop(): on the parent's request or at exit.
         self._views[ref] = views[name]
         logger.debug("pid %d attached %s/%s (object %s)", os.getpid(), namespace, name, object_id)
         return views[name]
@@ -103,10 +133,12 @@ class ViewCache:
             if self._views.pop(ref, None) is None:
                 continue
             try:
-                store.release_views(ref.namespace, ref.name)
-            except store.ObjectNotFoundError:
-                # The object was released already; the store reaps our entry.
-                logger.debug("pid %d: %s/%s gone before release", os.getpid(), *ref[:2])
+                with _store_root(ref.root):
+                    store.release_views(ref.namespace, ref.name)
+            except store.MemshareError as error:
+                # Dropping the mapping is what frees the pages; a holder
+                # record that cannot be updated is reaped by gc.
+                logger.debug("pid %d: releasing %s/%s failed: %s", os.getpid(), *ref[1:3], error)
             logger.debug("pid %d dropped %s/%s", os.getpid(), ref.namespace, ref.name)
 
     def clear(self) -> None:
