@@ -137,7 +137,7 @@ def register_variables(
     folder = layout.ensure_namespace(root, namespace)
     if not overwrite:
         for name in variables:
-            if os.path.lexists(layout.metadata_path(folder, name)):
+            if layout.check_file(layout.metadata_path(folder, name)) is not None:
                 raise ObjectExistsError(
                     f"object {name!r} already exists in namespace {namespace!r}; pass "
                     "overwrite=True to replace it, or release it first with "
@@ -277,7 +277,7 @@ def release_variables(
 
     for name in wanted:
         files = _files(root, namespace, name, folder)
-        if not os.path.lexists(files.metadata):
+        if layout.check_file(files.metadata) is None:
             raise not_found(files)
 
     for name in wanted:

@@ -246,6 +246,9 @@ def attach(files: ObjectFiles) -> object:
     try:
         lock.acquire()
     except ObjectNotFoundError:
+        # No lock file: normally a missing object, but a planted metadata
+        # file must raise its own error rather than be listed as an object.
+        layout.check_file(files.metadata)
         raise not_found(files) from None
     with lock:
         metadata = read_metadata(files.metadata)

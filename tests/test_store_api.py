@@ -175,3 +175,34 @@ def test_facade_exports() -> None:
     for name in ("register_variables", "retrieve_views", "release_views",
                  "release_variables", "retrieve_metadata", "list_objects"):
         assert name in memshare.__all__
+
+
+def test_require_unheld(store_root: Path) -> None:
+    register_variables("ns", {"x": np.zeros(4)})
+    retrieve_views("ns", "x")
+
+    with pytest.raises(memshare.ObjectInUseError, match=f"pid {os.getpid()}: 1"):
+        release_variables("ns", "x", require_unheld=True)
+    assert "x" in retrieve_metadata("ns")
+
+    release_views("ns", "x")
+    release_variables("ns", "x", require_unheld=True)
+    assert retrieve_metadata("ns") == {}
+
+
+def test_release_variables_missing_removes_nothing(store_root: Path) -> None:
+    register_variables("ns", {"x": np.zeros(4)})
+
+    with pytest.raises(ObjectNotFoundError, match="'y'"):
+        release_variables("ns", ["x", "y"])
+
+    assert "x" in retrieve_metadata("ns")
+
+
+def test_repeated_name_counts_once(store_root: Path) -> None:
+    register_variables("ns", {"x": np.zeros(4)})
+
+    views = retrieve_views("ns", ["x", "x"])
+
+    assert list(views) == ["x"]
+    assert retrieve_metadata("ns", "x")["x"].views == 1
