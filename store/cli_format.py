@@ -1,27 +1,35 @@
-"""Text formatting for the ``memshare`` inspection command.
+"""Text and JSON output of the ``memshare`` inspection command.
 
-Every function here is pure: it turns store metadata into strings and never
-touches the store, so the layout of ``ls`` and ``info`` can be tested without
-registering anything.
+The functions here turn store metadata into strings and dicts and never
+touch the store. Whether a process still runs is asked through an
+``is_running`` argument, so the layout can be tested without processes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
-if TYPE_CHECKING:
-    from memshare.store.metadata import ObjectMetadata
+from memshare.store.collect import GcResult
+from memshare.store.metadata import ObjectMetadata
 
 __all__ = [
+    "IsRunning",
     "format_age",
+    "format_gc_result",
     "format_info",
     "format_listing",
     "format_shape",
     "format_size",
     "format_table",
+    "info_record",
+    "listing_record",
 ]
+
+# is_running(pid, start_time) returns whether that process still runs. The
+# start time is in epoch seconds, and the command passes process.is_alive.
+IsRunning = Callable[[int, float], bool]
 
 # Binary units, as `ls -h` and `free -h` print them, because users compare
 # object sizes with the size of /dev/shm that `df -h` reports in these units.
@@ -140,13 +148,26 @@ def _shorten(text: str) -> str:
     return text[: _MAX_CELL_WIDTH - 3] + "..."
 
 
-def format_listing(objects: Iterable[ObjectMetadata], now: float | None = None) -> str:
+def _format_owner(meta: ObjectMetadata, is_running: IsRunning) -> str:
+    if is_running(meta.owner_pid, meta.owner_start_time):
+        return str(meta.owner_pid)
+    return f"{meta.owner_pid} (exited)"
+
+
+def format_listing(
+    objects: Iterable[ObjectMetadata],
+    is_running: IsRunning,
+    now: float | None = None,
+) -> str:
     """Format object metadata as the ``memshare ls`` table, sorted by namespace and name.
 
     Parameters
     ----------
     objects : iterable of ObjectMetadata
         The objects to list; the caller handles the empty case.
+    is_running : callable
+        ``is_running(pid, start_time)`` returns whether a process still runs.
+        An owner that exited is shown as ``<pid> (exited)``.
     now : float, optional
         Epoch seconds that ages are measured against; the current time by default.
 
@@ -168,7 +189,7 @@ def format_listing(objects: Iterable[ObjectMetadata], now: float | None = None) 
                 format_shape(meta.shape),
                 format_size(meta.nbytes),
                 str(meta.views),
-                str(meta.owner_pid),
+                _format_owner(meta, is_running),
                 "yes" if meta.persistent else "no",
                 format_age(reference_time - meta.created),
             )
@@ -176,18 +197,46 @@ def format_listing(objects: Iterable[ObjectMetadata], now: float | None = None) 
     return format_table(_LISTING_HEADERS, rows, right_aligned=_NUMERIC_COLUMNS)
 
 
+def listing_record(meta: ObjectMetadata, is_running: IsRunning) -> dict[str, Any]:
+    """Return one object of ``memshare ls --json``.
+
+    The keys are those of :meth:`ObjectMetadata.as_dict` plus
+    ``owner_running``, which is False once the registering process exited.
+    """
+    record = meta.as_dict()
+    record["owner_running"] = is_running(meta.owner_pid, meta.owner_start_time)
+    return record
+
+
+def info_record(meta: ObjectMetadata, is_running: IsRunning) -> dict[str, Any]:
+    """Return the object of ``memshare info --json``.
+
+    It is the :func:`listing_record` with a ``running`` flag on every holder.
+    """
+    record = listing_record(meta, is_running)
+    for holder in record["holders"]:
+        holder["running"] = is_running(holder["pid"], holder["start_time"])
+    return record
+
+
 def _format_timestamp(epoch_seconds: float, reference_time: float) -> str:
     local = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_seconds))
     return f"{local} ({format_age(reference_time - epoch_seconds)} ago)"
 
 
-def format_info(meta: ObjectMetadata, now: float | None = None) -> str:
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def format_info(meta: ObjectMetadata, is_running: IsRunning, now: float | None = None) -> str:
     """Format the full metadata of one object for ``memshare info``.
 
     Parameters
     ----------
     meta : ObjectMetadata
         The object's metadata.
+    is_running : callable
+        ``is_running(pid, start_time)`` returns whether a process still runs.
     now : float, optional
         Epoch seconds that ages are measured against; the current time by default.
 
@@ -199,28 +248,45 @@ def format_info(meta: ObjectMetadata, now: float | None = None) -> str:
     """
     reference_time = time.time() if now is None else now
 
+    owner_state = "running" if is_running(meta.owner_pid, meta.owner_start_time) else "exited"
     fields = [
         ("object", f"{meta.namespace}/{meta.name}"),
         ("kind", meta.kind),
         ("dtype", meta.dtype),
         ("shape", format_shape(meta.shape)),
         ("size", f"{format_size(meta.nbytes)} ({meta.nbytes} bytes)"),
-        ("owner pid", str(meta.owner_pid)),
+        ("file size", f"{format_size(meta.file_size)} ({meta.file_size} bytes)"),
+        ("owner pid", f"{meta.owner_pid} ({owner_state})"),
         ("persistent", "yes" if meta.persistent else "no"),
         ("created", _format_timestamp(meta.created, reference_time)),
         ("object id", meta.object_id),
         ("views", str(meta.views)),
+        ("holders", "none" if not meta.holders else ""),
     ]
     label_width = max(len(label) for label, _ in fields) + 1
-    lines = [f"{label + ':':<{label_width}} {value}" for label, value in fields]
+    lines = [f"{label + ':':<{label_width}} {value}".rstrip() for label, value in fields]
 
-    if not meta.holders:
-        lines.append("holders: none")
-        return "\n".join(lines)
-
-    lines.append("holders:")
     for holder in sorted(meta.holders, key=lambda item: item.pid):
+        state = "running" if is_running(holder.pid, holder.start_time) else "exited"
         started = _format_timestamp(holder.start_time, reference_time)
-        view_word = "view" if holder.count == 1 else "views"
-        lines.append(f"  pid {holder.pid}: {holder.count} {view_word}, process started {started}")
+        lines.append(
+            f"  pid {holder.pid} ({state}): {_plural(holder.count, 'view')}, "
+            f"process started {started}"
+        )
+    return "\n".join(lines)
+
+
+def format_gc_result(result: GcResult) -> str:
+    """Format what one ``gc`` run removed, one line per item, without a trailing newline."""
+    lines = [f"removed object {label}" for label in result.objects]
+    for holder in result.holders:
+        lines.append(
+            f"dropped {_plural(holder.count, 'view')} of {holder.namespace}/{holder.name} "
+            f"held by exited pid {holder.pid}"
+        )
+    lines.extend(f"removed stale file {path}" for path in result.temp_files)
+    lines.extend(f"removed empty namespace {namespace}" for namespace in result.namespaces)
+
+    if not lines:
+        return "Nothing to remove: every object has a running owner or holder, or is persistent."
     return "\n".join(lines)

@@ -1,0 +1,510 @@
+"""The ``memshare`` command: list, inspect, preview and remove stored objects.
+
+Exit status: 0 on success, 1 when an object is missing or an operation fails,
+2 for invalid usage (a bad option, a malformed or invalid name). Errors are
+one line on stderr; ``--debug`` adds DEBUG logs and the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from typing import Final
+
+from memshare.store import codec, layout
+from memshare.store.api import (
+    list_objects,
+    release_variables,
+    release_views,
+    retrieve_metadata,
+    retrieve_views,
+)
+from memshare.store.cli_format import (
+    format_gc_result,
+    format_info,
+    format_listing,
+    info_record,
+    listing_record,
+)
+from memshare.store.collect import GcResult, gc
+from memshare.store.errors import (
+    InvalidNameError,
+    MemshareError,
+    ObjectInUseError,
+    ObjectNotFoundError,
+)
+from memshare.store.metadata import Holder, ObjectMetadata
+from memshare.store.names import validate_name
+from memshare.store.process import is_alive
+
+__all__ = ["main"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+# 128 + SIGINT, the status a shell reports for a command stopped by Ctrl-C.
+EXIT_INTERRUPTED: Final = 130
+
+PROG: Final = "memshare"
+ROOT_VARIABLE: Final = layout.ROOT_VARIABLE
+DEFAULT_PREVIEW_ROWS: Final = 10
+
+
+# ---------------------------------------------------------------------------
+# Argument parsing
+# ---------------------------------------------------------------------------
+
+
+def _object_reference(text: str) -> tuple[str, str]:
+    """Split ``NAMESPACE/NAME``. argparse reports an ArgumentTypeError as a usage error."""
+    namespace, separator, name = text.partition("/")
+    if not separator or not namespace or not name:
+        raise argparse.ArgumentTypeError(
+            f"expected NAMESPACE/NAME, got {text!r}; run 'memshare ls' to see stored objects"
+        )
+    return namespace, name
+
+
+def _namespace_or_object(text: str) -> tuple[str, str | None]:
+    """Split ``NAMESPACE`` or ``NAMESPACE/NAME``. The name is None for a whole namespace."""
+    if "/" not in text:
+        if not text:
+            raise argparse.ArgumentTypeError("expected NAMESPACE or NAMESPACE/NAME, got ''")
+        return text, None
+    return _object_reference(text)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_common_options(parser: argparse.ArgumentParser, default: object) -> None:
+    # The main parser and every subcommand accept these options, so both
+    # `memshare --root X ls` and `memshare ls --root X` work. Subcommands use
+    # SUPPRESS as default, because a plain default would overwrite the value
+    # that the main parser already stored.
+    parser.add_argument(
+        "--root",
+        metavar="PATH",
+        default=default,
+        help=(
+            f"store root folder for this run (default: ${ROOT_VARIABLE} if set, "
+            "else /dev/shm/memshare-<uid>)"
+        ),
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="log DEBUG messages to stderr and print the traceback of an error",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of ``memshare`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Inspect and clean up the memshare shared-memory object store.",
+        epilog=(
+            "exit status: 0 on success, 1 if an object is missing or the command "
+            "fails, 2 for invalid usage"
+        ),
+    )
+    _add_common_options(parser, default=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    ls_parser = commands.add_parser(
+        "ls",
+        help="list stored objects",
+        description="List the objects of one namespace, or of all namespaces, as a table.",
+    )
+    ls_parser.add_argument(
+        "namespace",
+        nargs="?",
+        metavar="NAMESPACE",
+        help="list only this namespace (default: all namespaces)",
+    )
+    ls_parser.add_argument(
+        "--json", action="store_true", help="print a JSON list of objects instead of a table"
+    )
+    _add_common_options(ls_parser, default=argparse.SUPPRESS)
+
+    info_parser = commands.add_parser(
+        "info",
+        help="show the full metadata of one object",
+        description="Show the full metadata of one object, including the pids holding views.",
+    )
+    info_parser.add_argument(
+        "object", type=_object_reference, metavar="NAMESPACE/NAME", help="the object to describe"
+    )
+    info_parser.add_argument(
+        "--json", action="store_true", help="print the metadata as a JSON object"
+    )
+    _add_common_options(info_parser, default=argparse.SUPPRESS)
+
+    show_parser = commands.add_parser(
+        "show",
+        help="preview the values of one object",
+        description=(
+            "Print the first rows of a DataFrame, the top-left corner of a matrix or "
+            "the first elements of a list. The command holds a view only while printing."
+        ),
+    )
+    show_parser.add_argument(
+        "object", type=_object_reference, metavar="NAMESPACE/NAME", help="the object to preview"
+    )
+    show_parser.add_argument(
+        "--rows",
+        type=_positive_int,
+        default=DEFAULT_PREVIEW_ROWS,
+        metavar="N",
+        help=f"number of rows or elements to print (default: {DEFAULT_PREVIEW_ROWS})",
+    )
+    _add_common_options(show_parser, default=argparse.SUPPRESS)
+
+    rm_parser = commands.add_parser(
+        "rm",
+        help="release one object or a whole namespace",
+        description=(
+            "Release an object, or every object of a namespace. Without --force the "
+            "command fails while any live process holds a view. Memory is freed once "
+            "no process maps the object."
+        ),
+    )
+    rm_parser.add_argument(
+        "target",
+        type=_namespace_or_object,
+        metavar="NAMESPACE[/NAME]",
+        help="the object, or the namespace whose objects are all released",
+    )
+    rm_parser.add_argument(
+        "--force",
+        action="store_true",
+        help="release even while other processes hold views; their views stay readable",
+    )
+    _add_common_options(rm_parser, default=argparse.SUPPRESS)
+
+    gc_parser = commands.add_parser(
+        "gc",
+        help="remove what dead processes left behind",
+        description=(
+            "Drop the holder entries of dead processes, remove non-persistent objects "
+            "whose owner is dead and that no live process holds, and remove stale "
+            "temporary files."
+        ),
+    )
+    gc_parser.add_argument(
+        "namespace",
+        nargs="?",
+        metavar="NAMESPACE",
+        help="collect only this namespace (default: all namespaces)",
+    )
+    gc_parser.add_argument(
+        "--json", action="store_true", help="print what was removed as a JSON object"
+    )
+    _add_common_options(gc_parser, default=argparse.SUPPRESS)
+
+    return parser
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
+def _existing_root() -> str | None:
+    # The store API creates a missing root on first use. An inspection
+    # command should not, because a mistyped --root would then leave a new
+    # empty folder behind, so each command checks first.
+    root = layout.store_root()
+    if os.path.lexists(root):
+        return root
+    return None
+
+
+def _require_root(namespace: str, name: str | None) -> None:
+    root = _existing_root()
+    if root is not None:
+        return
+
+    target = f"object {name!r} in namespace {namespace!r}" if name else f"namespace {namespace!r}"
+    raise ObjectNotFoundError(
+        f"no {target}: the store root {layout.store_root()} does not exist; "
+        f"check --root or ${ROOT_VARIABLE}",
+        namespace=namespace,
+        name=name,
+    )
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _run_ls(args: argparse.Namespace) -> int:
+    if args.namespace is not None:
+        validate_name(args.namespace, "namespace")
+
+    root = _existing_root()
+    objects = list_objects(args.namespace) if root is not None else []
+
+    if args.json:
+        _print_json([listing_record(meta, is_alive) for meta in objects])
+        return EXIT_OK
+
+    if not objects:
+        where = f"namespace {args.namespace!r} of " if args.namespace is not None else ""
+        print(f"No objects in {where}the store root {layout.store_root()}.")
+        return EXIT_OK
+
+    print(format_listing(objects, is_alive))
+    return EXIT_OK
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    namespace, name = args.object
+    _require_root(namespace, name)
+    meta = retrieve_metadata(namespace, name)[name]
+
+    if args.json:
+        _print_json(info_record(meta, is_alive))
+    else:
+        print(format_info(meta, is_alive))
+    return EXIT_OK
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    namespace, name = args.object
+    _require_root(namespace, name)
+
+    # retrieve_views takes one holder reference for this process, and the
+    # finally block drops it. If the process dies in between, its exit
+    # handler or a later gc drops it.
+    views = retrieve_views(namespace, name)
+    try:
+        text = codec.preview(views[name], args.rows)
+    finally:
+        del views
+        release_views(namespace, name)
+
+    print(text)
+    return EXIT_OK
+
+
+def _describe_holders(holders: Sequence[Holder]) -> str:
+    parts = []
+    for holder in sorted(holders, key=lambda item: item.pid):
+        view_word = "view" if holder.count == 1 else "views"
+        parts.append(f"pid {holder.pid} ({holder.count} {view_word})")
+    return ", ".join(parts)
+
+
+def _live_holders(meta: ObjectMetadata) -> list[Holder]:
+    # Records of dead processes do not block removal, because those processes
+    # map nothing any more and gc would drop the records anyway.
+    return [holder for holder in meta.holders if is_alive(holder.pid, holder.start_time)]
+
+
+def _in_use_error(
+    namespace: str,
+    name: str | None,
+    held_objects: list[tuple[str, list[Holder]]],
+) -> ObjectInUseError:
+    if name is not None:
+        target = f"{namespace}/{name}"
+        details = f"it is held by {_describe_holders(held_objects[0][1])}"
+    else:
+        target = f"namespace {namespace!r}"
+        details = ", ".join(
+            f"{namespace}/{object_name} is held by {_describe_holders(holders)}"
+            for object_name, holders in held_objects
+        )
+    return ObjectInUseError(
+        f"cannot remove {target}: {details}, so nothing was removed. Release those views "
+        "or end those processes, or pass --force to remove it anyway (views already "
+        "taken stay readable).",
+        namespace=namespace,
+        name=name,
+        holders=tuple(holder for _, holders in held_objects for holder in holders),
+    )
+
+
+def _run_rm(args: argparse.Namespace) -> int:
+    namespace, name = args.target
+    validate_name(namespace, "namespace")
+    _require_root(namespace, name)
+
+    if name is None:
+        objects = list_objects(namespace)
+        if not objects:
+            raise ObjectNotFoundError(
+                f"namespace {namespace!r} has no objects; run 'memshare ls' to see the "
+                "stored namespaces",
+                namespace=namespace,
+            )
+    else:
+        objects = list(retrieve_metadata(namespace, name).values())
+
+    # Checking every object before removing any keeps `rm NAMESPACE` all or
+    # nothing. release_variables alone would remove the objects that come
+    # before the first held one.
+    held_objects = []
+    for meta in objects:
+        holders = _live_holders(meta)
+        if holders:
+            held_objects.append((meta.name, holders))
+    if held_objects and not args.force:
+        raise _in_use_error(namespace, name, held_objects)
+
+    still_mapped = dict(held_objects)
+    for meta in objects:
+        # require_unheld still catches a view taken after the check above. In
+        # that case the objects removed before it stay removed.
+        release_variables(namespace, meta.name, require_unheld=not args.force)
+        line = f"removed {namespace}/{meta.name}"
+        if meta.name in still_mapped:
+            line += (
+                f"; its memory is freed once {_describe_holders(still_mapped[meta.name])} "
+                "release their views or exit"
+            )
+        print(line)
+    return EXIT_OK
+
+
+def _run_gc(args: argparse.Namespace) -> int:
+    if args.namespace is not None:
+        validate_name(args.namespace, "namespace")
+
+    # A store root that does not exist has nothing to collect.
+    result = gc(args.namespace) if _existing_root() is not None else GcResult()
+
+    if args.json:
+        _print_json(asdict(result))
+    else:
+        print(format_gc_result(result))
+    return EXIT_OK
+
+
+_COMMANDS: Final[dict[str, Callable[[argparse.Namespace], int]]] = {
+    "ls": _run_ls,
+    "info": _run_info,
+    "show": _run_show,
+    "rm": _run_rm,
+    "gc": _run_gc,
+}
+
+
+# ---------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _root_override(root: str | None) -> Iterator[None]:
+    """Set ``MEMSHARE_ROOT`` for the duration of one command, then restore it.
+
+    Restoring matters when ``main`` runs inside another program or a test,
+    whose own store root must not change.
+    """
+    if root is None:
+        yield
+        return
+
+    previous = os.environ.get(ROOT_VARIABLE)
+    os.environ[ROOT_VARIABLE] = os.path.abspath(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[ROOT_VARIABLE]
+        else:
+            os.environ[ROOT_VARIABLE] = previous
+
+
+@contextlib.contextmanager
+def _debug_logging(enabled: bool) -> Iterator[None]:
+    """Send memshare's DEBUG logs to stderr while one command runs."""
+    if not enabled:
+        yield
+        return
+
+    package_logger = logging.getLogger("memshare")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    previous_level = package_logger.level
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(previous_level)
+
+
+def _report(error: BaseException, debug: bool) -> None:
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    # Store messages may span lines, but the command prints one line per error.
+    message = " ".join(str(error).split())
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``memshare`` command and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if an object is missing or the command failed, 2 for
+        invalid usage, 130 when interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        # argparse exits after --help (status 0) and after a usage error
+        # (status 2, with the message already printed). main returns the
+        # status instead, so callers in the same process keep running.
+        if exit_request.code is None:
+            return EXIT_OK
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+
+    with _debug_logging(args.debug):
+        logger.debug("running %s %s (pid %d)", PROG, args.command, os.getpid())
+        try:
+            with _root_override(args.root):
+                return _COMMANDS[args.command](args)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # The reader of stdout (such as `head`) exited. Pointing stdout at
+            # /dev/null keeps the interpreter's final flush from failing again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_FAILURE
+        except InvalidNameError as error:
+            _report(error, args.debug)
+            return EXIT_USAGE
+        except (MemshareError, OSError) as error:
+            _report(error, args.debug)
+            return EXIT_FAILURE

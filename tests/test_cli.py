@@ -1,0 +1,486 @@
+"""The ``memshare`` inspection command, in-process and as the installed script.
+
+Objects are registered by the test process or by child processes that hold
+views or are killed, each test in its own store root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import memshare
+from memshare.store.cli import main
+from memshare.store.cli_format import format_age, format_shape, format_size
+
+SCRIPT: Final = Path(sys.executable).parent / "memshare"
+
+LISTING_HEADERS: Final = [
+    "NAMESPACE",
+    "NAME",
+    "KIND",
+    "DTYPE",
+    "SHAPE",
+    "SIZE",
+    "VIEWS",
+    "OWNER",
+    "PERSISTENT",
+    "AGE",
+]
+
+# A child that takes one view, reports its pid, and keeps the view until its
+# stdin is closed; its normal exit then drops the view.
+_HOLD_VIEW: Final = """
+import os
+import sys
+
+import memshare
+
+namespace, name = sys.argv[1], sys.argv[2]
+view = memshare.retrieve_views(namespace, name)[name]
+print(os.getpid(), flush=True)
+sys.stdin.read()
+"""
+
+# A child that registers one non-persistent array and waits to be killed.
+_REGISTER_AND_WAIT: Final = """
+import sys
+
+import numpy as np
+import memshare
+
+memshare.register_variables(sys.argv[1], {sys.argv[2]: np.arange(1000.0)})
+print("registered", flush=True)
+sys.stdin.read()
+"""
+
+
+def _start_child(code: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start a child running `code` and return it with the first line it printed."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert child.stdout is not None
+    first_line = child.stdout.readline()
+    if not first_line:
+        _, stderr = child.communicate(timeout=60)
+        pytest.fail(f"the child exited before it was ready:\n{stderr}")
+    return child, first_line
+
+
+@contextmanager
+def _view_held_by_child(namespace: str, name: str) -> Iterator[int]:
+    """Hold one view of the object in a child process and yield its pid."""
+    child, first_line = _start_child(_HOLD_VIEW, namespace, name)
+    try:
+        yield int(first_line)
+    finally:
+        # Closing stdin lets the child exit normally, which drops its view.
+        _, stderr = child.communicate(timeout=60)
+        assert child.returncode == 0, stderr
+
+
+def _run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=False,
+    )
+
+
+@pytest.fixture
+def other_root() -> Iterator[Path]:
+    """A second empty store root under /dev/shm, removed after the test."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    root = Path(tempfile.mkdtemp(prefix="memshare-test-other-", dir=base))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _listing_rows(output: str) -> dict[tuple[str, str], list[str]]:
+    lines = output.splitlines()
+    assert lines[0].split() == LISTING_HEADERS
+    return {tuple(line.split()[:2]): line.split() for line in lines[1:]}
+
+
+# --- formatting --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "expected"),
+    [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (3 * 2**30, "3.0 GiB")],
+)
+def test_format_size(nbytes: int, expected: str) -> None:
+    assert format_size(nbytes) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(-5.0, "0s"), (59.9, "59s"), (60.0, "1m"), (7200.0, "2h"), (3 * 86400.0, "3d")],
+)
+def test_format_age(seconds: float, expected: str) -> None:
+    assert format_age(seconds) == expected
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"), [((), "()"), ((7,), "7"), ((200, 100), "200x100")]
+)
+def test_format_shape(shape: tuple[int, ...], expected: str) -> None:
+    assert format_shape(shape) == expected
+
+
+# --- ls ----------------------------------------------------------------------------------
+
+
+def test_ls_empty_store(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls"]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.out == f"No objects in the store root {store_root}.\n"
+    assert captured.err == ""
+
+
+def test_ls_empty_store_json(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ls", "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_ls_missing_root_creates_nothing(
+    other_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = other_root / "absent"
+
+    assert main(["--root", str(missing), "ls"]) == 0
+
+    assert "No objects" in capsys.readouterr().out
+    assert not missing.exists()
+
+
+def test_ls_table(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"matrix": np.zeros((200, 100))})
+    frame = pd.DataFrame({"species": ["Adelie", "Gentoo"], "mass": [3750, 5000]})
+    memshare.register_variables("penguins", {"frame": frame}, persist=True)
+
+    assert main(["ls"]) == 0
+
+    rows = _listing_rows(capsys.readouterr().out)
+    assert set(rows) == {("demo", "matrix"), ("penguins", "frame")}
+    matrix = rows[("demo", "matrix")]
+    assert matrix[2] == "ndarray"
+    assert matrix[4] == "200x100"
+    assert matrix[5:7] == ["156.2", "KiB"]
+    assert matrix[7] == "0"
+    assert matrix[8] == str(os.getpid())
+    assert matrix[9] == "no"
+    assert rows[("penguins", "frame")][2] == "dataframe"
+    assert "yes" in rows[("penguins", "frame")]
+
+
+def test_ls_one_namespace(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("first", {"a": np.ones(3)})
+    memshare.register_variables("second", {"b": np.ones(3)})
+
+    assert main(["ls", "second"]) == 0
+
+    assert set(_listing_rows(capsys.readouterr().out)) == {("second", "b")}
+
+
+def test_ls_json_keys(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"matrix": np.zeros((20, 10), dtype=np.float32)})
+
+    assert main(["ls", "--json"]) == 0
+
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 1
+    record = records[0]
+    for key in ("namespace", "name", "kind", "dtype", "shape", "nbytes", "views",
+                "owner_pid", "persistent"):
+        assert key in record, f"key {key!r} missing from {sorted(record)}"
+    assert record["namespace"] == "demo"
+    assert record["name"] == "matrix"
+    assert record["kind"] == "ndarray"
+    assert record["shape"] == [20, 10]
+    assert record["nbytes"] == 20 * 10 * 4
+    assert record["views"] == 0
+    assert record["owner_pid"] == os.getpid()
+    assert record["owner_running"] is True
+    assert record["persistent"] is False
+
+
+# --- info --------------------------------------------------------------------------------
+
+
+def test_info_lists_holder_pids(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"values": np.arange(10.0)})
+
+    with _view_held_by_child("demo", "values") as child_pid:
+        assert main(["info", "demo/values"]) == 0
+        text = capsys.readouterr().out
+        assert main(["info", "demo/values", "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+
+    assert "object:     demo/values" in text
+    assert "views:      1" in text
+    assert f"pid {child_pid} (running): 1 view" in text
+    assert f"owner pid:  {os.getpid()} (running)" in text
+    assert record["views"] == 1
+    assert [holder["pid"] for holder in record["holders"]] == [child_pid]
+    assert record["holders"][0]["running"] is True
+
+
+# --- show --------------------------------------------------------------------------------
+
+
+def test_show_matrix_corner(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"matrix": np.arange(100 * 50).reshape(100, 50)})
+
+    assert main(["show", "demo/matrix", "--rows", "3"]) == 0
+
+    text = capsys.readouterr().out
+    assert "100" in text  # first element of the third row
+    assert "4999" not in text  # the last element lies outside the corner
+    assert memshare.retrieve_metadata("demo", "matrix")["matrix"].views == 0
+
+
+def test_show_frame_head(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame(
+        {"species": ["Adelie", "Gentoo", "Chinstrap"], "mass": [3750, 5000, 3500]}
+    )
+    memshare.register_variables("penguins", {"frame": frame})
+
+    assert main(["show", "penguins/frame", "--rows", "2"]) == 0
+
+    text = capsys.readouterr().out
+    assert "species" in text
+    assert "Gentoo" in text
+    assert "Chinstrap" not in text
+    assert memshare.retrieve_metadata("penguins", "frame")["frame"].views == 0
+
+
+def test_show_list_head(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = [np.array([11, 12]), np.array([21, 22]), np.array([31, 32])]
+    memshare.register_variables("demo", {"items": items})
+
+    assert main(["show", "demo/items", "--rows", "2"]) == 0
+
+    # The preview lists the first elements by index.
+    text = capsys.readouterr().out
+    assert "[1]" in text
+    assert "[2]" not in text
+    assert memshare.retrieve_metadata("demo", "items")["items"].views == 0
+
+
+# --- rm ----------------------------------------------------------------------------------
+
+
+def test_rm_held_object_needs_force(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"values": np.arange(10.0)})
+
+    with _view_held_by_child("demo", "values") as child_pid:
+        assert main(["rm", "demo/values"]) == 1
+        refused = capsys.readouterr()
+        assert memshare.retrieve_metadata("demo", "values")["values"].views == 1
+
+        assert main(["rm", "demo/values", "--force"]) == 0
+        forced = capsys.readouterr()
+
+    assert refused.out == ""
+    assert refused.err.count("\n") == 1
+    assert refused.err.startswith("memshare: error: cannot remove demo/values")
+    assert f"pid {child_pid} (1 view)" in refused.err
+    assert "--force" in refused.err
+    assert forced.out.startswith("removed demo/values")
+    assert str(child_pid) in forced.out
+    assert memshare.list_objects("demo") == []
+
+
+def test_rm_namespace_is_all_or_nothing(
+    store_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memshare.register_variables("demo", {"free": np.ones(3), "held": np.ones(3)})
+
+    with _view_held_by_child("demo", "held"):
+        assert main(["rm", "demo"]) == 1
+        assert "demo/held is held by pid" in capsys.readouterr().err
+        remaining = [meta.name for meta in memshare.list_objects("demo")]
+        assert remaining == ["free", "held"]
+
+    assert main(["rm", "demo"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["removed demo/free", "removed demo/held"]
+    assert memshare.list_objects("demo") == []
+
+
+def test_rm_empty_namespace(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+
+    assert main(["rm", "nothing"]) == 1
+
+    assert "namespace 'nothing' has no objects" in capsys.readouterr().err
+
+
+# --- gc ----------------------------------------------------------------------------------
+
+
+def test_gc_after_owner_killed(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    child, _ = _start_child(_REGISTER_AND_WAIT, "crash", "values")
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL
+
+    assert main(["ls"]) == 0
+    row = _listing_rows(capsys.readouterr().out)[("crash", "values")]
+    assert row[8:10] == [str(child.pid), "(exited)"]
+
+    assert main(["gc"]) == 0
+
+    output = capsys.readouterr().out
+    assert "removed object crash/values" in output
+    assert "removed empty namespace crash" in output
+    assert memshare.list_objects() == []
+    assert list(store_root.iterdir()) == []
+
+
+def test_gc_with_nothing_to_remove(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+
+    assert main(["gc", "--json"]) == 0
+
+    result = json.loads(capsys.readouterr().out)
+    assert result == {"objects": [], "holders": [], "temp_files": [], "namespaces": []}
+    assert len(memshare.list_objects("demo")) == 1
+
+
+# --- errors and options ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["info", "show", "rm"])
+def test_missing_object_exits_1(
+    store_root: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    memshare.register_variables("demo", {"present": np.ones(3)})
+
+    assert main([command, "demo/absent"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("memshare: error: no object 'absent' in namespace 'demo'")
+    assert "present" in captured.err  # the message lists what the namespace has
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param([], id="no-command"),
+        pytest.param(["list"], id="unknown-command"),
+        pytest.param(["info", "no-slash"], id="no-slash"),
+        pytest.param(["info", "demo/"], id="empty-name"),
+        pytest.param(["show", "demo/x", "--rows", "0"], id="zero-rows"),
+        pytest.param(["show", "demo/x", "--rows", "many"], id="text-rows"),
+        pytest.param(["ls", "bad name"], id="invalid-namespace"),
+        pytest.param(["info", "demo/../x"], id="invalid-name"),
+        pytest.param(["ls", "--color"], id="unknown-option"),
+    ],
+)
+def test_bad_usage_exits_2(
+    store_root: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error:" in captured.err
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("command", ["ls", "info", "show", "rm", "gc"])
+def test_help_names_options(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    assert main([command, "--help"]) == 0
+
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: memshare {command}")
+    assert "--root PATH" in text
+    assert "store root folder for this run" in text
+
+
+def test_root_option_overrides_environment(
+    store_root: Path,
+    other_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+
+    assert main(["--root", str(other_root), "ls", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+    monkeypatch.setenv("MEMSHARE_ROOT", str(other_root))
+    assert main(["ls", "--json", "--root", str(store_root)]) == 0
+    names = [record["name"] for record in json.loads(capsys.readouterr().out)]
+    assert names == ["values"]
+    assert os.environ["MEMSHARE_ROOT"] == str(other_root)
+
+
+# --- the installed script ----------------------------------------------------------------
+
+
+def test_script_lists_objects(store_root: Path) -> None:
+    memshare.register_variables("demo", {"values": np.arange(5.0)})
+
+    completed = _run_script("ls", "--json")
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    records = json.loads(completed.stdout)
+    assert [(record["namespace"], record["name"]) for record in records] == [("demo", "values")]
+
+
+def test_script_missing_object(store_root: Path) -> None:
+    completed = _run_script("info", "demo/absent")
+
+    assert completed.returncode == 1
+    assert completed.stdout == ""
+    assert completed.stderr.count("\n") == 1
+    assert completed.stderr.startswith("memshare: error:")
+
+
+def test_script_bad_usage(store_root: Path) -> None:
+    completed = _run_script("show", "demo/x", "--rows", "-1")
+
+    assert completed.returncode == 2
+    assert "expected a positive integer, got '-1'" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_script_root_option(store_root: Path, other_root: Path) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+
+    in_other = _run_script("--root", str(other_root), "ls")
+    in_store = _run_script("ls", "--root", str(store_root))
+
+    assert in_other.returncode == 0, in_other.stderr
+    assert in_other.stdout == f"No objects in the store root {other_root}.\n"
+    assert in_store.returncode == 0, in_store.stderr
+    assert set(_listing_rows(in_store.stdout)) == {("demo", "values")}
