@@ -14,15 +14,21 @@ it creates the file, names it and removes it on failure.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
 from typing import Any, Final
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
+from memshare.store.codec_arrow import ArrowPart, preview_arrow, read_arrow
+from memshare.store.codec_list import LazySequence, SequencePart, preview_sequence, read_sequence
 from memshare.store.codec_numpy import encode_ndarray, preview_ndarray, read_ndarray
+from memshare.store.codec_pandas import FramePart, preview_frame, read_frame
+from memshare.store.codec_scalar import ScalarPart, is_scalar, read_scalar
 from memshare.store.codec_segment import (
     FORMAT_VERSION,
     Part,
@@ -86,7 +92,7 @@ class Encoded:
         """Write the complete object file at ``path`` and return its layout.
 
         The store creates ``path`` empty with mode 0600 and removes it if this
-        raises; the file is truncated before writing.
+        raises. A non-empty file is rejected with ``ValueError``.
 
         Returns
         -------
@@ -95,8 +101,16 @@ class Encoded:
         """
         # The store normally created the file already. If it is missing,
         # O_CREAT with mode 0600 creates it private instead of failing.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         with os.fdopen(fd, "wb", buffering=0) as out:
+            # Rewriting a file that another process maps would make its views
+            # fault with SIGBUS, so only a fresh, empty file is accepted.
+            existing = os.fstat(fd).st_size
+            if existing:
+                raise ValueError(
+                    f"object file {path} already contains {existing} bytes; write to a new, "
+                    "empty file and rename it into place"
+                )
             offset, length = self._part.write_into(out)
             size = out.tell()
         layout = {"format": FORMAT_VERSION, "kind": self.kind, "offset": offset, "length": length}
@@ -118,6 +132,21 @@ def encode_part(value: object, location: str) -> Part:
     """
     if isinstance(value, np.ndarray):
         return encode_ndarray(value, location)
+    if isinstance(value, pd.DataFrame | pd.Series):
+        return FramePart(value, location)
+    if isinstance(value, pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table):
+        return ArrowPart(value)
+    if isinstance(value, list | tuple):
+        return SequencePart(value, location, encode_part)
+    if is_scalar(value):
+        return ScalarPart(value, location)
+    if isinstance(value, dict):
+        raise UnsupportedTypeError(
+            f"{location} is a dict, which cannot be stored as one object; register each "
+            "entry as its own variable, or store list(d.values())",
+            location=location,
+            type_name="dict",
+        )
 
     raise UnsupportedTypeError(
         f"{location} has type {type(value).__module__}.{type(value).__qualname__}, which "
@@ -147,6 +176,13 @@ _Reader = Callable[[Any], object]
 
 _READERS: Final[dict[str, _Reader]] = {
     "ndarray": read_ndarray,
+    "dataframe": read_frame,
+    "series": read_frame,
+    "arrow_array": read_arrow,
+    "chunked_array": read_arrow,
+    "record_batch": read_arrow,
+    "table": read_arrow,
+    "scalar": read_scalar,
 }
 
 
@@ -154,6 +190,9 @@ def read_part(mapped: pa.Buffer, offset: int, length: int) -> object:
     """Build the view of the segment at ``offset`` of the mapped file."""
     reader = open_segment(mapped, offset, length)
     kind = segment_kind(reader.schema)
+    if kind in ("list", "tuple"):
+        # Elements are read from the same map when they are first accessed.
+        return read_sequence(reader, functools.partial(read_part, mapped))
     read = _READERS.get(kind)
     if read is None:
         raise ValueError(
@@ -205,4 +244,11 @@ def preview(view: object, rows: int) -> str:
     """
     if isinstance(view, np.ndarray):
         return preview_ndarray(view, rows)
-    return repr(view)
+    if isinstance(view, pd.DataFrame | pd.Series):
+        return preview_frame(view, rows)
+    if isinstance(view, pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table):
+        return preview_arrow(view, rows)
+    if isinstance(view, LazySequence | list | tuple):
+        return preview_sequence(view, rows)
+    text = repr(view)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -75,11 +75,13 @@ class NdarrayPart:
         the only copy the codec makes of numeric data.
     location : str
         Where the array sits in the registered value, for error messages.
+    kind : str
+        The kind written into the segment: "ndarray", or "scalar" for a numpy
+        scalar stored as a 0-d array.
     """
 
-    kind = "ndarray"
-
-    def __init__(self, array: np.ndarray, location: str) -> None:
+    def __init__(self, array: np.ndarray, location: str, kind: str = "ndarray") -> None:
+        self.kind = kind
         check_dtype(array.dtype, location)
         if isinstance(array, np.ma.MaskedArray):
             raise UnsupportedTypeError(

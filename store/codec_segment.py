@@ -124,6 +124,19 @@ def write_segment(out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordB
     return offset, length
 
 
+def measure_segment(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    """Return the exact length of the segment ``write_segment`` would write.
+
+    The IPC writer runs against a stream that only counts bytes, so no data
+    is copied.
+    """
+    sink = pa.MockOutputStream()
+    with ipc.new_file(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return int(sink.size())
+
+
 def segment_kind(schema: pa.Schema) -> str:
     """Return the kind stored in a segment's schema metadata ('' when missing)."""
     metadata = schema.metadata or {}
