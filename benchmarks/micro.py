@@ -1,0 +1,177 @@
+"""Micro benchmarks: registration bandwidth, attach time and task dispatch rate.
+
+- Registration is compared with two copies of the same bytes: into freshly allocated
+  anonymous memory (the page faults included) and into a new file in ``/dev/shm``,
+  which is what registration must do at the least.
+- Attach time is ``retrieve_views`` of a registered array of two sizes; attaching
+  maps the file, so it should not grow with the object.
+- Dispatch is tasks per second for a function that returns its argument, on workers
+  started before the timed call.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import numpy as np
+
+from benchmarks.memshare_systems import memshare_missing
+from benchmarks.systems import _shutdown_loky, _warm_up
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MICRO_SIZES", "run_micro"]
+
+MiB: Final = 2**20
+
+MICRO_SIZES: Final[dict[str, dict[str, int]]] = {
+    "quick": {"copy_bytes": 32 * MiB, "small_bytes": MiB, "large_bytes": 64 * MiB,
+              "copy_repeats": 3, "attach_repeats": 10, "tasks": 400},
+    "full": {"copy_bytes": 1024 * MiB, "small_bytes": MiB, "large_bytes": 1024 * MiB,
+             "copy_repeats": 5, "attach_repeats": 30, "tasks": 10000},
+}
+
+
+def _identity(value: Any) -> Any:
+    """The trivial task of the dispatch benchmark."""
+    return value
+
+
+def _time(step: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def _stats(seconds: list[float], nbytes: int | None = None) -> dict[str, float]:
+    """Median and spread of ``seconds``, with bandwidth in bytes/s when ``nbytes`` is given."""
+    summary = {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
+               "reps": len(seconds)}
+    if nbytes is not None:
+        summary["bytes_per_s"] = nbytes / summary["median_s"]
+    return summary
+
+
+def _copy_to_fresh_memory(source: np.ndarray) -> None:
+    # np.empty of this size is a fresh mmap, so every page is faulted in by the copy.
+    target = np.empty_like(source)
+    np.copyto(target, source)
+
+
+def _copy_to_shm_file(source: np.ndarray, root: str) -> None:
+    path = os.path.join(root, f"copy-{os.getpid()}.bin")
+    try:
+        with open(path, "wb") as handle:
+            handle.write(memoryview(source).cast("B"))
+    finally:
+        os.unlink(path)
+
+
+def measure_registration(nbytes: int, repeats: int, root: str) -> dict[str, Any]:
+    """Time registration of a float64 array against the two plain copies, alternating."""
+    import memshare
+
+    source = np.random.default_rng(0).standard_normal(nbytes // 8)
+    namespace = f"bench-micro-{os.getpid()}"
+    timings: dict[str, list[float]] = {"register": [], "copy_fresh_memory": [], "write_shm_file": []}
+
+    def register() -> None:
+        memshare.register_variables(namespace, {"array": source})
+
+    for _ in range(repeats):
+        timings["copy_fresh_memory"].append(_time(lambda: _copy_to_fresh_memory(source)))
+        timings["write_shm_file"].append(_time(lambda: _copy_to_shm_file(source, root)))
+        timings["register"].append(_time(register))
+        # Released at once so the next repetition registers into fresh pages again.
+        memshare.release_variables(namespace, "array")
+
+    result: dict[str, Any] = {"bytes": source.nbytes}
+    for name, seconds in timings.items():
+        result[name] = _stats(seconds, source.nbytes)
+    result["register_vs_copy"] = (
+        result["register"]["bytes_per_s"] / result["copy_fresh_memory"]["bytes_per_s"]
+    )
+    return result
+
+
+def measure_attach(sizes: dict[str, int], repeats: int) -> dict[str, Any]:
+    """Time ``retrieve_views`` and ``release_views`` of registered arrays of each size."""
+    import memshare
+
+    namespace = f"bench-micro-{os.getpid()}"
+    result: dict[str, Any] = {}
+    for label, nbytes in sizes.items():
+        array = np.ones(nbytes // 8)
+        # Registered for this measurement only and released right after it.
+        memshare.register_variables(namespace, {label: array})
+        del array
+        try:
+            attach, release = [], []
+            for _ in range(repeats):
+                attach.append(_time(lambda label=label: memshare.retrieve_views(namespace, label)))
+                release.append(_time(lambda label=label: memshare.release_views(namespace, label)))
+            result[label] = {"bytes": nbytes, "attach": _stats(attach), "release": _stats(release)}
+        finally:
+            memshare.release_variables(namespace, label)
+
+    labels = list(sizes)
+    result["large_vs_small"] = (
+        result[labels[1]]["attach"]["median_s"] / result[labels[0]]["attach"]["median_s"]
+    )
+    return result
+
+
+def measure_dispatch(tasks: int, workers: int) -> dict[str, Any]:
+    """Measure tasks per second of the identity function on already started workers."""
+    items = list(range(tasks))
+    rates: dict[str, Any] = {}
+
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_warm_up, range(workers))
+        for label, chunksize in (("mp.Pool chunksize=1", 1), ("mp.Pool default chunksize", None)):
+            seconds = _time(lambda chunksize=chunksize: pool.map(_identity, items, chunksize))
+            rates[label] = tasks / seconds
+
+    from joblib import Parallel, delayed
+
+    try:
+        Parallel(n_jobs=workers)(delayed(_warm_up)(i) for i in range(workers))
+        seconds = _time(lambda: Parallel(n_jobs=workers)(delayed(_identity)(i) for i in items))
+        rates["joblib loky auto batching"] = tasks / seconds
+    finally:
+        _shutdown_loky()
+
+    if memshare_missing() is None:
+        import memshare
+
+        with memshare.Pool(workers) as pool:
+            pool.apply(np.zeros((1, workers)), _warm_up, axis=0, chunksize=1)
+            for label, chunksize in (("memshare chunksize=1", 1), ("memshare default chunksize", None)):
+                seconds = _time(
+                    lambda chunksize=chunksize: pool.lapply(items, _identity, chunksize=chunksize)
+                )
+                rates[label] = tasks / seconds
+    return {"tasks": tasks, "workers": workers, "tasks_per_s": rates}
+
+
+def run_micro(mode: str, workers: int, root: str) -> dict[str, Any]:
+    """Run the three micro benchmarks at the sizes of ``mode``; skip memshare parts it lacks."""
+    sizes = MICRO_SIZES[mode]
+    result: dict[str, Any] = {"params": dict(sizes)}
+    missing = memshare_missing()
+
+    if missing is None:
+        result["registration"] = measure_registration(sizes["copy_bytes"], sizes["copy_repeats"], root)
+        attach_sizes = {"small": sizes["small_bytes"], "large": sizes["large_bytes"]}
+        result["attach"] = measure_attach(attach_sizes, sizes["attach_repeats"])
+    else:
+        result["skipped"] = missing
+
+    result["dispatch"] = measure_dispatch(sizes["tasks"], workers)
+    return result
