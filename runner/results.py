@@ -6,11 +6,13 @@ The rules, applied only with ``simplify=True``:
   result a ``str`` gives an array of the grid shape (the input shape without
   ``axis``); every result an array of one shape ``s`` gives an array with
   ``s`` in place of ``axis``, as :func:`numpy.apply_along_axis` does.
-- DataFrame input: numbers or strings give a Series indexed by the labels;
-  Series with one common index, or 1-D arrays of one length, give a DataFrame
-  whose columns (``axis=0``) or rows (``axis=1``) are the labels.
-- Anything else, e.g. ``None``, dicts, or numbers mixed with strings, gives
-  the plain list.
+- DataFrame input: scalars of any type (numbers, strings, timestamps,
+  ``None``; mixed types give an object Series, as ``DataFrame.apply`` does)
+  give a Series indexed by the labels; Series with one common index, or 1-D
+  arrays of one length, give a DataFrame whose columns (``axis=0``) or rows
+  (``axis=1``) are the labels.
+- Anything else, e.g. ``None``, dicts, or numbers mixed with strings in a
+  call over an array, gives the plain list.
 """
 
 from __future__ import annotations
@@ -87,9 +89,10 @@ def assemble_frame(
     if not results:
         return pd.Series([], index=labels, dtype=float)
 
-    category = _common_category(results)
-    if category in ("number", "str"):
+    if all(pd.api.types.is_scalar(value) for value in results):
         return pd.Series(results, index=labels)
+
+    category = _common_category(results)
 
     if category == "ndarray" and results[0].ndim == 1:
         matrix = np.stack(results)

@@ -298,6 +298,10 @@ class _Worker:
             elif kind == "cancel":
                 self.cancelled.add(message[1])
             elif kind == "drop":
+                # The parent drops views only between calls; the finished
+                # call's runner must go too, or its slicer keeps the view alive.
+                self.runner = None
+                self.setup_failure = None
                 self.cache.drop(message[1])
                 self.conn.send(("dropped",))
             elif kind == "stop":
