@@ -27,10 +27,13 @@ def shm_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def round_trip(value: object, folder: Path, name: str = "object.arrow") -> tuple[object, codec.Encoded, Path]:
-    """Encode, write and attach ``value``; check the size bound on the way."""
+_counter = iter(range(10**9))
+
+
+def round_trip(value: object, folder: Path) -> tuple[object, codec.Encoded, Path]:
+    """Encode, write and attach ``value`` in a new file; check the size bound."""
     encoded = codec.encode(value)
-    path = folder / name
+    path = folder / f"object-{next(_counter)}.arrow"
     layout = encoded.write(str(path))
     assert encoded.size_bound >= path.stat().st_size
     return codec.attach(str(path), layout), encoded, path

@@ -290,8 +290,8 @@ def column_strategy(rows: int) -> st.SearchStrategy[object]:
     ints = st.integers(-(2**31), 2**31 - 1)
     return st.one_of(
         st.lists(ints, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.int64)),
-        st.lists(ints, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.int32).astype(np.uint16)),
-        st.lists(floats, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.float32)),
+        st.lists(st.integers(0, 2**16 - 1), min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.uint16)),
+        st.lists(st.floats(width=32), min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.float32)),
         st.lists(floats, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.float64)),
         st.lists(st.booleans(), min_size=rows, max_size=rows).map(np.array),
         st.lists(st.one_of(st.none(), ints), min_size=rows, max_size=rows).map(lambda v: pd.array(v, dtype="Int64")),
