@@ -14,6 +14,7 @@ from memshare.store.api import (
     retrieve_metadata,
     retrieve_views,
 )
+from memshare.store.collect import GcResult, ReapedHolder, gc
 from memshare.store.errors import (
     InvalidNameError,
     MemshareError,
@@ -26,7 +27,6 @@ from memshare.store.errors import (
     UnsupportedTypeError,
     ViewNotHeldError,
 )
-from memshare.store.collect import GcResult, ReapedHolder, gc
 from memshare.store.metadata import Holder, ObjectMetadata
 from memshare.store.objects import Store
 

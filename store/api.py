@@ -23,7 +23,6 @@ from memshare.store.errors import (
 from memshare.store.lifecycle import (
     ObjectFiles,
     attach,
-    check_free_space,
     drop_view,
     not_found,
     publish,
@@ -33,6 +32,7 @@ from memshare.store.lifecycle import (
 from memshare.store.metadata import ObjectMetadata, read_metadata
 from memshare.store.names import validate_name
 from memshare.store.process import is_alive
+from memshare.store.writer import check_free_space
 
 __all__ = [
     "GcResult",
@@ -55,8 +55,7 @@ def _name_list(names: str | Iterable[str]) -> list[str]:
         names = [names]
     elif not isinstance(names, Iterable):
         raise InvalidNameError(
-            f"names must be a str or an iterable of str, got {type(names).__name__} "
-            f"{names!r}",
+            f"names must be a str or an iterable of str, got {type(names).__name__} {names!r}",
             value=names,
         )
     unique = list(dict.fromkeys(names))

@@ -107,8 +107,7 @@ def gc(namespace: str | None = None) -> GcResult:
 
     result = found.result()
     logger.debug(
-        "gc in %s (pid %d): removed %d object(s), %d holder record(s), %d file(s), "
-        "%d namespace(s)",
+        "gc in %s (pid %d): removed %d object(s), %d holder record(s), %d file(s), %d namespace(s)",
         root,
         os.getpid(),
         len(result.objects),
@@ -187,9 +186,10 @@ def _collect_object(files: ObjectFiles, data: list[str], found: _Collector) -> N
             if is_alive(holder.pid, holder.start_time):
                 live.append(holder)
                 continue
-            found.holders.append(
-                ReapedHolder(files.namespace, files.name, holder.pid, holder.start_time, holder.count)
+            reaped = ReapedHolder(
+                files.namespace, files.name, holder.pid, holder.start_time, holder.count
             )
+            found.holders.append(reaped)
             logger.debug(
                 "gc reaped holder pid %d (%d view(s)) of %s", holder.pid, holder.count, files.label
             )

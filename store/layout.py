@@ -116,8 +116,7 @@ def _check_folder(path: str, st: os.stat_result, what: str) -> None:
         )
     if st.st_uid != os.getuid():
         raise StoreRootError(
-            f"{what} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); "
-            f"{_HINT}",
+            f"{what} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); {_HINT}",
             path=path,
         )
     if st.st_mode & _SHARED_BITS:
@@ -306,6 +305,8 @@ def remove_file(path: str) -> bool:
         return False
     except OSError as error:
         if error.errno == errno.EISDIR:
-            raise StoreRootError(f"{path} is a folder where a file was expected", path=path) from error
+            raise StoreRootError(
+                f"{path} is a folder where a file was expected; remove it", path=path
+            ) from error
         raise
     return True

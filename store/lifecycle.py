@@ -23,29 +23,25 @@ names and undo partial work; this module does one object at a time.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import time
-import uuid
-from typing import Any, Final
 
 from memshare.store import codec, layout, registry
 from memshare.store.errors import (
     MemshareError,
     ObjectExistsError,
     ObjectNotFoundError,
-    StoreFullError,
     StoreRootError,
 )
 from memshare.store.locking import ObjectLock
 from memshare.store.metadata import Holder, ObjectMetadata, read_metadata, write_metadata
 from memshare.store.process import ProcessId, current
+from memshare.store.writer import write_data
 
 __all__ = [
     "ObjectFiles",
     "attach",
-    "check_free_space",
     "drop_view",
     "publish",
     "release_at_exit",
@@ -53,16 +49,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# Errors of a write that ran out of room: tmpfs full, a file size limit
-# (RLIMIT_FSIZE), or a disk quota.
-_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
-
-_FULL_HINT: Final = (
-    "free space by releasing objects (memshare gc, release_variables), set "
-    f"{layout.ROOT_VARIABLE} to a folder on a larger tmpfs, or in a container start it "
-    "with a larger --shm-size"
-)
 
 
 class ObjectFiles:
@@ -110,56 +96,6 @@ def not_found(files: ObjectFiles) -> ObjectNotFoundError:
     )
 
 
-def is_full(error: BaseException) -> bool:
-    """Tell whether `error` is a write failing for lack of space or size limit."""
-    if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
-        return True
-    # pyarrow reports a failed write as an OSError whose errno may be unset,
-    # with the C library's message in the text.
-    text = str(error)
-    return isinstance(error, OSError) and (
-        "No space left on device" in text or "File too large" in text or "Disk quota" in text
-    )
-
-
-def check_free_space(folder: str, needed: int, what: str) -> None:
-    """Raise :class:`StoreFullError` if `folder` has less than `needed` bytes free."""
-    st = os.statvfs(folder)
-    free = st.f_bavail * st.f_frsize
-    if needed > free:
-        raise StoreFullError(
-            f"not enough space to register {what}: it needs up to {needed} bytes and "
-            f"{folder} has {free} bytes free; {_FULL_HINT}",
-            needed=needed,
-            free=free,
-            path=folder,
-        )
-
-
-def _write_data(files: ObjectFiles, encoded: codec.Encoded, me: ProcessId) -> tuple[str, dict[str, Any], int]:
-    # Written under a temporary name and renamed, so no reader ever sees a
-    # partial file; any failure, Ctrl-C included, removes the temporary file.
-    object_id = uuid.uuid4().hex
-    temp = layout.temp_path(files.folder, files.name, me)
-    os.close(layout.open_new_file(temp))
-    logger.debug("writing %s to %s (pid %d)", files.label, temp, me.pid)
-    try:
-        codec_layout = encoded.write(temp)
-        file_size = os.lstat(temp).st_size
-        os.rename(temp, files.data(object_id))
-    except BaseException as error:
-        layout.remove_file(temp)
-        logger.debug("removed partial file %s of %s after %r", temp, files.label, error)
-        if is_full(error):
-            raise StoreFullError(
-                f"writing {files.label} failed: {error}; {_FULL_HINT}",
-                needed=encoded.size_bound,
-                path=files.folder,
-            ) from error
-        raise
-    return object_id, codec_layout, file_size
-
-
 def publish(
     files: ObjectFiles,
     encoded: codec.Encoded,
@@ -189,7 +125,7 @@ def publish(
                 name=files.name,
             )
 
-        object_id, codec_layout, file_size = _write_data(files, encoded, me)
+        object_id, codec_layout, file_size = write_data(files, encoded, me)
         metadata = ObjectMetadata(
             namespace=files.namespace,
             name=files.name,
@@ -305,7 +241,9 @@ def drop_view(files: ObjectFiles) -> bool:
             if metadata is not None and metadata.object_id in ids:
                 write_metadata(files.metadata, _count(metadata, me, -1), me)
                 registry.drop_view(files.key, metadata.object_id)
-                logger.debug("released view of %s (pid %d)", files.label, me.pid)
+                logger.debug(
+                    "released view of %s at %s (pid %d)", files.label, files.metadata, me.pid
+                )
                 return True
     except ObjectNotFoundError:
         pass
@@ -315,7 +253,12 @@ def drop_view(files: ObjectFiles) -> bool:
     if not ids:
         return False
     registry.drop_view(files.key, ids[0])
-    logger.debug("released view of %s, whose object was already released (pid %d)", files.label, me.pid)
+    logger.debug(
+        "released view of %s, whose registration at %s is gone (pid %d)",
+        files.label,
+        files.metadata,
+        me.pid,
+    )
     return True
 
 

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import memshare
 from memshare.store import (
     ObjectExistsError,
     ObjectNotFoundError,
@@ -19,6 +17,8 @@ from memshare.store import (
     retrieve_metadata,
     retrieve_views,
 )
+
+import memshare
 
 
 def _files(root: Path) -> list[str]:
@@ -172,8 +172,14 @@ def test_file_modes(store_root: Path) -> None:
 
 
 def test_facade_exports() -> None:
-    for name in ("register_variables", "retrieve_views", "release_views",
-                 "release_variables", "retrieve_metadata", "list_objects"):
+    for name in (
+        "register_variables",
+        "retrieve_views",
+        "release_views",
+        "release_variables",
+        "retrieve_metadata",
+        "list_objects",
+    ):
         assert name in memshare.__all__
 
 

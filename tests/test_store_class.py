@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from memshare.store import (
     ObjectExistsError,
     ObjectNotFoundError,

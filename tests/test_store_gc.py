@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from memshare.store import (
     gc,
     register_variables,

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from memshare.store import (
     StoreRootError,
     UnsupportedPlatformError,
     gc,
+    layout,
     register_variables,
     retrieve_metadata,
     retrieve_views,
 )
-from memshare.store import layout
 
 
 def test_root_created_private(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
