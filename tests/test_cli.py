@@ -415,6 +415,48 @@ def test_bad_usage_exits_2(
     assert "Traceback" not in captured.err
 
 
+def test_debug_shows_traceback(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--debug", "info", "demo/absent"]) == 1
+
+    lines = capsys.readouterr().err.splitlines()
+    assert "memshare.store.cli: running memshare info" in lines[0]
+    assert "Traceback (most recent call last):" in lines
+    assert lines[-1].startswith("memshare: error: no object 'absent'")
+
+
+def test_root_that_is_a_file(other_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_folder = other_root / "file"
+    not_a_folder.write_text("")
+
+    assert main(["--root", str(not_a_folder), "ls"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert f"store root {not_a_folder} is not a folder" in captured.err
+
+
+def test_closed_stdout_is_quiet(store_root: Path) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+
+    try:
+        completed = subprocess.run(
+            [str(SCRIPT), "ls"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=os.environ.copy(),
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+    assert completed.returncode == 1
+    assert completed.stderr == ""
+
+
 @pytest.mark.parametrize("command", ["ls", "info", "show", "rm", "gc"])
 def test_help_names_options(capsys: pytest.CaptureFixture[str], command: str) -> None:
     assert main([command, "--help"]) == 0
