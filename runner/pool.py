@@ -16,7 +16,7 @@ oldest one it had) and its exit code.
 
 A call that fails (``fn`` raised, a worker died, Ctrl-C) is cancelled: no new
 tasks go out, workers skip the tasks they have queued and stop their running
-task between elements. Workers that do not answer within
+task between elements. Workers that do not reply within
 :data:`CANCEL_GRACE_SECONDS` are killed and replaced at the next call.
 """
 
@@ -48,12 +48,12 @@ logger = logging.getLogger(__name__)
 # for a round trip between tasks.
 IN_FLIGHT: Final = 2
 
-# How long cancelled workers get to answer before they are killed. A worker
+# Seconds that cancelled workers get to reply before they are killed. A worker
 # checks for cancellation between elements, so only one element slower than
 # this gets a worker killed.
 CANCEL_GRACE_SECONDS: Final = 5.0
 
-# How long a stopped worker gets to release its views and exit.
+# Seconds that a stopped worker gets to release its views and exit.
 STOP_GRACE_SECONDS: Final = 5.0
 
 # Modules the forkserver imports once, so that each new worker starts without
@@ -154,7 +154,7 @@ class Executor:
             self._handles.append(self._start_worker())
 
     def _kill(self, handle: _Handle) -> None:
-        """End a worker that does not answer; the store reaps its holder entries."""
+        """Kill a worker that does not reply; ``gc`` reaps its holder entries."""
         handle.process.kill()
         handle.process.join()
         handle.conn.close()
@@ -402,11 +402,11 @@ class Executor:
             # It closed its pipe but did not exit; it cannot take tasks anymore.
             handle.process.kill()
             handle.process.join()
-        how, signal_name = _describe_exit(handle.process.exitcode)
+        exit_text, signal_name = _describe_exit(handle.process.exitcode)
         lost = list(handle.in_flight)
         self._handles.remove(handle)
         handle.conn.close()
-        logger.debug("worker pid %d died with %s", handle.pid, how)
+        logger.debug("worker pid %d died with %s", handle.pid, exit_text)
 
         if not lost:
             # An idle worker died; the call goes on without it and the next
@@ -414,7 +414,7 @@ class Executor:
             return
         task_id, start, stop = lost[0]
         error = WorkerCrashedError(
-            f"worker pid {handle.pid} died with {how} while running elements "
+            f"worker pid {handle.pid} died with {exit_text} while running elements "
             f"{start}..{stop - 1} of {_describe_target(call.spec)}; SIGKILL often means the "
             "kernel's OOM killer (check `dmesg`, then use fewer workers or less memory "
             "in fn), SIGSEGV a crash in native code, and an exit code a call of "

@@ -2,10 +2,11 @@
 
 The rules, applied only with ``simplify=True``:
 
-- numpy input: every result a number (Python or numpy scalar, bool) or every
-  result a ``str`` gives an array of the grid shape (the input shape without
-  ``axis``); every result an array of one shape ``s`` gives an array with
-  ``s`` in place of ``axis``, as :func:`numpy.apply_along_axis` does.
+- numpy input: when every result is a number (Python or numpy scalar, bool),
+  or every result is a ``str``, the output is an array of the grid shape,
+  which is the input shape without ``axis``. When every result is an array
+  of one shape ``s``, the output has ``s`` in place of ``axis``, as
+  :func:`numpy.apply_along_axis` does.
 - DataFrame input: scalars of any type (numbers, strings, timestamps,
   ``None``; mixed types give an object Series, as ``DataFrame.apply`` does)
   give a Series indexed by the labels; Series with one common index, or 1-D

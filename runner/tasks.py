@@ -35,7 +35,7 @@ CALL_PREFIX: Final = "_call-"
 # to the work while still balancing load when some elements are slower.
 TASKS_PER_WORKER: Final = 4
 
-# How the worker cuts one element out of the attached object.
+# Slicing rule by which a worker cuts element i out of the attached object.
 #   "ndarray": 1-D slice along ``axis`` of the array as stored, a strided
 #       view when ``axis`` is not the array's fastest-varying axis.
 #   "frame_columns" / "frame_rows": ``df.iloc[:, i]`` / ``df.iloc[i]``.
@@ -59,7 +59,7 @@ class ObjectRef(NamedTuple):
 
 @dataclass(frozen=True)
 class CallSpec:
-    """What every task of one call shares; sent once per worker and call.
+    """Arguments shared by every task of one call, sent once per worker and call.
 
     Attributes
     ----------

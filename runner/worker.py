@@ -84,10 +84,11 @@ class ElementFailure(Exception):
 class ViewCache:
     """Views this process holds, keyed by (namespace, name, object id).
 
-    Each entry holds one holder reference taken with ``retrieve_views``. It
-    is dropped by :meth:`drop` (the parent asks when a call released its
-    objects, or when it sees a name re-registered), by :meth:`attach` when the
-    same name shows up with a new object id, or by :meth:`clear` at exit.
+    Each entry keeps one holder reference taken with ``retrieve_views``.
+    :meth:`drop` releases it when the parent sends a "drop" message (after a
+    call released its objects, or when a name was re-registered).
+    :meth:`attach` releases it when the same name comes with a new object id,
+    and :meth:`clear` releases every entry at exit.
     """
 
     def __init__(self) -> None:
@@ -318,8 +319,8 @@ def worker_main(conn: Connection, threads: int | None) -> None:
     threads : int or None
         Limit for BLAS/OpenMP thread pools; ``None`` leaves them alone.
     """
-    # Ctrl-C in a terminal reaches the whole process group; the parent alone
-    # decides how to stop, and tells the workers through the pipe.
+    # Ctrl-C in a terminal reaches the whole process group. Only the parent
+    # handles it, and it sends the workers a "cancel" message on the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if threads is not None:
         threadpool_limits(limits=threads)
