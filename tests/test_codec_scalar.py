@@ -1,0 +1,146 @@
+"""Scalars, unsupported values and the object file itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import math
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from memshare.store import codec
+from memshare.store.errors import UnsupportedTypeError
+
+
+@pytest.fixture
+def shm_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="memshare-test-codec-", dir="/dev/shm"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+_counter = iter(range(10**9))
+
+
+def round_trip(value: object, folder: Path) -> tuple[object, codec.Encoded, Path]:
+    """Encode, write and attach ``value`` in a new file; check the size bound."""
+    encoded = codec.encode(value)
+    path = folder / f"object-{next(_counter)}.arrow"
+    layout = encoded.write(str(path))
+    assert encoded.size_bound >= path.stat().st_size
+    return codec.attach(str(path), layout), encoded, path
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+SCALARS = [
+    0, -1, 2**63 - 1, -(2**63), 2**63, -(2**200), 1.5, -0.0, math.inf, True, False, None,
+    1 + 2j, complex(math.inf, -0.5), "", "a\0b\U0001f600", b"", b"\0\xff",
+    np.int8(-3), np.uint64(2**64 - 1), np.float16(0.5), np.longdouble(1) / 3, np.complex64(1j),
+    np.bool_(True), np.datetime64("2020-01", "M"), np.datetime64("NaT"), np.timedelta64(5, "h"),
+    np.str_("xy"), np.bytes_(b"\0z"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("original", [pytest.param(value, id=repr(value)[:30]) for value in SCALARS])
+def test_scalar_round_trip(shm_dir: Path, original: object) -> None:
+    view, encoded, _ = round_trip(original, shm_dir)
+    assert encoded.kind == "scalar"
+    assert encoded.shape == ()
+    assert type(view) is type(original)
+    if isinstance(original, np.generic):
+        assert view.dtype == original.dtype  # type: ignore[attr-defined]
+        assert np.asarray(view).tobytes() == np.asarray(original).tobytes()
+    elif isinstance(original, float):
+        assert math.copysign(1.0, view) == math.copysign(1.0, original)  # type: ignore[arg-type]
+        assert view == original
+    else:
+        assert view == original
+
+
+def test_nan_scalar(shm_dir: Path) -> None:
+    view, _, _ = round_trip(float("nan"), shm_dir)
+    assert type(view) is float
+    assert math.isnan(view)
+
+
+@pytest.mark.parametrize(
+    ("original", "fix"),
+    [
+        pytest.param(Color.RED, "int", id="int-enum"),
+        pytest.param(decimal.Decimal("1.5"), "float", id="decimal"),
+        pytest.param(dt.datetime(2020, 1, 1), "numpy scalar", id="datetime"),
+        pytest.param({"a": 1}, "its own variable", id="dict"),
+        pytest.param({1, 2}, "list or tuple", id="set"),
+        pytest.param(bytearray(b"x"), "list or tuple", id="bytearray"),
+        pytest.param(object(), "numpy array", id="object"),
+    ],
+)
+def test_unsupported_value_error(original: object, fix: str) -> None:
+    with pytest.raises(UnsupportedTypeError) as info:
+        codec.encode(original)
+    message = str(info.value)
+    assert message.startswith("value ")
+    assert fix in message
+    assert info.value.location == "value"
+
+
+def test_error_is_type_error() -> None:
+    with pytest.raises(TypeError):
+        codec.encode(object())
+
+
+def test_write_rejects_nonempty_file(shm_dir: Path) -> None:
+    path = shm_dir / "used.arrow"
+    path.write_bytes(b"old")
+    with pytest.raises(ValueError, match="already contains 3 bytes"):
+        codec.encode(1).write(str(path))
+    assert path.read_bytes() == b"old"
+
+
+def test_write_creates_private_file(shm_dir: Path) -> None:
+    path = shm_dir / "new.arrow"
+    codec.encode(np.arange(3)).write(str(path))
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_attach_rejects_unknown_format(shm_dir: Path) -> None:
+    path = shm_dir / "one.arrow"
+    layout = codec.encode(1).write(str(path))
+    with pytest.raises(ValueError, match="format 99 is not supported"):
+        codec.attach(str(path), {**layout, "format": 99})
+    with pytest.raises(ValueError, match="outside the object file"):
+        codec.attach(str(path), {**layout, "length": layout["length"] + 10})
+
+
+def test_layout_is_json(shm_dir: Path) -> None:
+    import json
+
+    path = shm_dir / "one.arrow"
+    layout = codec.encode([np.arange(3), "a"]).write(str(path))
+    assert json.loads(json.dumps(layout)) == layout
+    assert layout["kind"] == "list"
+
+
+def test_single_object_file_is_arrow_ipc(shm_dir: Path) -> None:
+    path = shm_dir / "one.arrow"
+    codec.encode(pa.table({"a": [1, 2]})).write(str(path))
+    table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+    assert table.column("a").to_pylist() == [1, 2]
+
+
+def test_preview_scalar(shm_dir: Path) -> None:
+    view, _, _ = round_trip("x" * 500, shm_dir)
+    text = codec.preview(view, 5)
+    assert len(text) == 200
+    assert text.endswith("...")
+    assert codec.preview(3, 5) == "3"
