@@ -286,7 +286,7 @@ def release_variables(
             if metadata is None:
                 raise not_found(files)
             if require_unheld:
-                live = [h for h in metadata.holders if is_alive(h.pid, h.start_time)]
+                live = [h for h in metadata.holders if is_alive(h.pid, h.start_time, h.start_ticks)]
                 if live:
                     counts = ", ".join(f"pid {h.pid}: {h.count}" for h in live)
                     raise ObjectInUseError(

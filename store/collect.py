@@ -17,7 +17,7 @@ from memshare.store import layout
 from memshare.store.lifecycle import ObjectFiles, remove_locked
 from memshare.store.metadata import Holder, ObjectMetadata, read_metadata, write_metadata
 from memshare.store.names import validate_name
-from memshare.store.process import current, is_alive, start_time_of
+from memshare.store.process import current, is_alive, start_of
 
 __all__ = ["GcResult", "ReapedHolder", "gc"]
 
@@ -164,10 +164,10 @@ def _object_name(entry: str) -> str | None:
 
 
 def _collect_temp(path: str, temp: layout.TempName, found: _Collector) -> None:
-    start_time = start_time_of(temp.pid)
-    if start_time is not None:
-        unreadable = start_time != start_time
-        if unreadable or round(start_time * 1000) == temp.start_ms:
+    writer = start_of(temp.pid)
+    if writer is not None:
+        unreadable = writer.start_time != writer.start_time
+        if unreadable or writer.token() == f"{temp.pid}-{temp.start}":
             return  # the writer still runs, or may: the file is not stale
     if layout.remove_file(path):
         found.temp_files.append(path)
@@ -183,7 +183,7 @@ def _collect_object(files: ObjectFiles, data: list[str], found: _Collector) -> N
 
         live: list[Holder] = []
         for holder in metadata.holders:
-            if is_alive(holder.pid, holder.start_time):
+            if is_alive(holder.pid, holder.start_time, holder.start_ticks):
                 live.append(holder)
                 continue
             reaped = ReapedHolder(
@@ -194,7 +194,9 @@ def _collect_object(files: ObjectFiles, data: list[str], found: _Collector) -> N
                 "gc reaped holder pid %d (%d view(s)) of %s", holder.pid, holder.count, files.label
             )
 
-        owner_alive = is_alive(metadata.owner_pid, metadata.owner_start_time)
+        owner_alive = is_alive(
+            metadata.owner_pid, metadata.owner_start_time, metadata.owner_start_ticks
+        )
         if not metadata.persistent and not owner_alive and not live:
             remove_locked(files, metadata)
             found.objects.append(files.label)

@@ -245,7 +245,7 @@ class TempName(NamedTuple):
 
     name: str
     pid: int
-    start_ms: int
+    start: int
 
 
 def parse_temp_name(entry: str) -> TempName | None:

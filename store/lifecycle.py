@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 
 from memshare.store import codec, layout, registry
 from memshare.store.errors import (
@@ -136,6 +137,7 @@ def publish(
             file_size=file_size,
             owner_pid=me.pid,
             owner_start_time=me.start_time,
+            owner_start_ticks=me.start_ticks,
             holders=(),
             created=time.time(),
             persistent=persist,
@@ -217,11 +219,11 @@ def _count(metadata: ObjectMetadata, me: ProcessId, change: int) -> ObjectMetada
     for holder in metadata.holders:
         if holder.is_process(me):
             found = True
-            holder = Holder(holder.pid, holder.start_time, holder.count + change)
+            holder = replace(holder, count=holder.count + change)
         if holder.count > 0:
             holders.append(holder)
     if not found and change > 0:
-        holders.append(Holder(me.pid, me.start_time, change))
+        holders.append(Holder(me.pid, me.start_time, change, me.start_ticks))
     return metadata.with_holders(tuple(holders))
 
 

@@ -29,15 +29,29 @@ FORMAT_VERSION: Final = 1
 
 @dataclass(frozen=True)
 class Holder:
-    """A process holding views of an object, and how many references it holds."""
+    """A process holding views of an object, and how many references it holds.
+
+    Attributes
+    ----------
+    pid : int
+        The holding process.
+    start_time : float
+        Its start time, epoch seconds.
+    count : int
+        References it holds: one per ``retrieve_views`` call not yet released.
+    start_ticks : int or None
+        Its start in clock ticks since boot (Linux); see
+        :mod:`memshare.store.process`.
+    """
 
     pid: int
     start_time: float
     count: int
+    start_ticks: int | None = None
 
     def is_process(self, process: ProcessId) -> bool:
         """Tell whether this record belongs to `process`."""
-        return self.pid == process.pid and abs(self.start_time - process.start_time) < 0.005
+        return self.pid == process.pid and process.matches(self.start_time, self.start_ticks)
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,8 @@ class ObjectMetadata:
     owner_pid : int
         The process that registered the object.
     owner_start_time : float
-        That process's start time, so a reused pid is not taken for the owner.
+        That process's start time (epoch seconds), so a reused pid is not
+        taken for the owner.
     holders : tuple of Holder
         Live and not yet reaped processes holding views, one record each.
     created : float
@@ -70,6 +85,9 @@ class ObjectMetadata:
         Unique per registration; replacing an object gives a new id.
     layout : dict
         What the codec needs to attach the data file.
+    owner_start_ticks : int or None
+        The owner's start in clock ticks since boot (Linux), compared exactly
+        so that a change of the wall clock cannot make the owner look dead.
     """
 
     namespace: str
@@ -86,6 +104,7 @@ class ObjectMetadata:
     persistent: bool
     object_id: str
     layout: dict[str, Any] = field(default_factory=dict)
+    owner_start_ticks: int | None = None
 
     @property
     def views(self) -> int:
@@ -105,6 +124,10 @@ class ObjectMetadata:
         return replace(self, holders=holders)
 
 
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
 def _from_dict(values: dict[str, Any], path: str) -> ObjectMetadata:
     try:
         if values.get("format_version") != FORMAT_VERSION:
@@ -120,13 +143,19 @@ def _from_dict(values: dict[str, Any], path: str) -> ObjectMetadata:
             owner_pid=int(values["owner_pid"]),
             owner_start_time=float(values["owner_start_time"]),
             holders=tuple(
-                Holder(int(h["pid"]), float(h["start_time"]), int(h["count"]))
+                Holder(
+                    int(h["pid"]),
+                    float(h["start_time"]),
+                    int(h["count"]),
+                    _optional_int(h.get("start_ticks")),
+                )
                 for h in values["holders"]
             ),
             created=float(values["created"]),
             persistent=bool(values["persistent"]),
             object_id=str(values["object_id"]),
             layout=dict(values["layout"]),
+            owner_start_ticks=_optional_int(values.get("owner_start_ticks")),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise StoreRootError(

@@ -17,6 +17,7 @@ from memshare.store import (
     retrieve_metadata,
     retrieve_views,
 )
+from memshare.store.process import current
 
 # Registers (argv[1] == "persist": persistently) a 100 MB object "ns/big",
 # optionally attaches "ns/x", says "ready", then sleeps until killed.
@@ -120,7 +121,9 @@ def test_reused_pid_not_alive(store_root: Path) -> None:
     # earlier process that had the same pid.
     values = json.loads(path.read_text())
     values["holders"][0]["start_time"] -= 1000.0
+    values["holders"][0]["start_ticks"] -= 100_000
     values["owner_start_time"] -= 1000.0
+    values["owner_start_ticks"] -= 100_000
     path.write_text(json.dumps(values))
 
     result = gc()
@@ -135,7 +138,7 @@ def test_stale_temp_files(store_root: Path) -> None:
     dead = _run_and_kill("idle")
     stale = folder / f".x.{dead}-123456-abcdef.tmp"
     stale.write_bytes(b"partial")
-    own = folder / f".y.{os.getpid()}-{_my_start_ms()}-abcdef.tmp"
+    own = folder / f".y.{current().token()}-abcdef.tmp"
     own.write_bytes(b"being written")
     orphan = folder / ("x." + "0" * 32 + ".arrow")
     orphan.write_bytes(b"unreferenced")
@@ -160,12 +163,6 @@ def test_foreign_files_left_alone(store_root: Path) -> None:
     assert (folder / "notes.txt").read_text() == "kept"
 
 
-def _my_start_ms() -> int:
-    from memshare.store.process import current
-
-    return round(current().start_time * 1000)
-
-
 @pytest.mark.parametrize("namespace", ["ns", "other"])
 def test_one_namespace(store_root: Path, namespace: str) -> None:
     _run_and_kill("own")
@@ -174,3 +171,22 @@ def test_one_namespace(store_root: Path, namespace: str) -> None:
 
     expected = ("ns/big",) if namespace == "ns" else ()
     assert result.objects == expected
+
+
+def test_clock_change_keeps_holder(store_root: Path) -> None:
+    register_variables("ns", {"x": np.zeros(10)})
+    retrieve_views("ns", "x")
+    path = store_root / "ns" / "x.json"
+
+    # As if the wall clock was set back after registration: epoch start
+    # times no longer match, the start in ticks since boot still does.
+    values = json.loads(path.read_text())
+    values["holders"][0]["start_time"] -= 1000.0
+    values["owner_start_time"] -= 1000.0
+    path.write_text(json.dumps(values))
+
+    result = gc()
+
+    assert result.holders == ()
+    assert result.objects == ()
+    assert retrieve_metadata("ns", "x")["x"].views == 1
