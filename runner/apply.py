@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -208,6 +209,9 @@ class Pool:
         # name is released or re-registered (checked at each call) or at close.
         self._held: set[ObjectRef] = set()
         self._executor = Executor(self.workers, self.threads)
+        # A pool that is never closed still stops its workers, when it is
+        # garbage collected or at interpreter exit, so they release their views.
+        self._finalizer = weakref.finalize(self, self._executor.close)
 
     @property
     def pids(self) -> list[int]:
@@ -216,7 +220,7 @@ class Pool:
 
     def close(self) -> None:
         """Stop the workers; each releases its views before it exits."""
-        self._executor.close()
+        self._finalizer()
         self._held.clear()
 
     def _check_open(self) -> None:
@@ -385,7 +389,7 @@ class Pool:
         return [result for chunk in outputs for result in chunk]
 
     def _thread_limit(self) -> contextlib.AbstractContextManager[Any]:
-        # In-process calls limit threads only when the caller asked; workers
+        # In-process calls limit threads only when the caller requested it; workers
         # apply the limit themselves.
         if self.workers == 1 and self._threads_given:
             return threadpool_limits(limits=self.threads)
