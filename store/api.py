@@ -7,6 +7,7 @@ names fails, so a failed call leaves the store as it found it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,7 @@ from memshare.store import codec, layout
 from memshare.store.collect import GcResult, gc
 from memshare.store.errors import (
     InvalidNameError,
+    MemshareError,
     ObjectExistsError,
     ObjectInUseError,
     UnsupportedTypeError,
@@ -145,7 +147,9 @@ def register_variables(
                     name=name,
                 )
     total = sum(item.size_bound for item in encoded.values())
-    check_free_space(folder, total, f"{len(encoded)} object(s) in namespace {namespace!r}")
+    # Measured on the root, which is on the same file system as the
+    # namespace folder and cannot be removed by a concurrent gc.
+    check_free_space(root, total, f"{len(encoded)} object(s) in namespace {namespace!r}")
 
     published: list[tuple[ObjectFiles, str]] = []
     try:
@@ -155,8 +159,10 @@ def register_variables(
             published.append((files, metadata.object_id))
     except BaseException:
         # All or nothing: what this call already published is released again.
+        # A failure here must not hide the error that started the rollback.
         for files, object_id in published:
-            remove(files, object_id=object_id)
+            with contextlib.suppress(MemshareError, OSError):
+                remove(files, object_id=object_id)
         raise
 
 
@@ -202,7 +208,8 @@ def retrieve_views(namespace: str, names: str | Iterable[str]) -> dict[str, obje
     except BaseException:
         # A missing name cancels the whole call: drop the references taken.
         for name in views:
-            drop_view(_files(root, namespace, name, folder))
+            with contextlib.suppress(MemshareError, OSError):
+                drop_view(_files(root, namespace, name, folder))
         raise
     return views
 

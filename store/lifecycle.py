@@ -23,6 +23,7 @@ names and undo partial work; this module does one object at a time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -152,15 +153,21 @@ def publish(
 
         # The ownership record is dropped by release_variables, by the exit
         # handler, or never for persistent objects (gc does not need it).
-        if not persist:
+        if persist:
+            registry.drop_owned(files.key)
+        else:
             registry.add_owned(files.key, object_id)
         if old is not None:
             # Holders of the old data keep their mapped pages; the file goes.
             layout.remove_file(files.data(old.object_id))
             logger.debug("replaced %s registration %s", files.label, old.object_id)
     except BaseException:
-        if read_metadata(files.metadata) is None:
-            layout.remove_file(files.lock)
+        # The lock file of an object that was never published goes too, so a
+        # failed registration leaves no file behind. A metadata file that
+        # cannot be read (a planted link) keeps its lock file.
+        with contextlib.suppress(MemshareError, OSError):
+            if read_metadata(files.metadata) is None:
+                layout.remove_file(files.lock)
         raise
     finally:
         lock.release()
@@ -322,6 +329,8 @@ def release_at_exit() -> None:
                     if metadata is not None and metadata.object_id in registry.held_ids(key):
                         mine = tuple(h for h in metadata.holders if not h.is_process(me))
                         write_metadata(files.metadata, metadata.with_holders(mine), me)
+        except ObjectNotFoundError:
+            pass  # released by someone else: no record left to drop
         except (MemshareError, OSError) as error:
             logger.warning("could not drop the views of %s/%s at exit: %s", key[1], key[2], error)
         registry.held.pop(key, None)
