@@ -316,13 +316,18 @@ def _describe_holders(holders: Sequence[Holder]) -> str:
 def _live_holders(meta: ObjectMetadata) -> list[Holder]:
     # Records of dead processes do not block removal, because those processes
     # map nothing any more and gc would drop the records anyway.
-    return [holder for holder in meta.holders if is_alive(holder.pid, holder.start_time)]
+    return [
+        holder
+        for holder in meta.holders
+        if is_alive(holder.pid, holder.start_time, holder.start_ticks)
+    ]
 
 
 def _in_use_error(
     namespace: str,
     name: str | None,
     held_objects: list[tuple[str, list[Holder]]],
+    removed: Sequence[str] = (),
 ) -> ObjectInUseError:
     if name is not None:
         target = f"{namespace}/{name}"
@@ -333,10 +338,14 @@ def _in_use_error(
             f"{namespace}/{object_name} is held by {_describe_holders(holders)}"
             for object_name, holders in held_objects
         )
+
+    if removed:
+        outcome = f"Already removed: {', '.join(removed)}."
+    else:
+        outcome = "Nothing was removed."
     return ObjectInUseError(
-        f"cannot remove {target}: {details}, so nothing was removed. Release those views "
-        "or end those processes, or pass --force to remove it anyway (views already "
-        "taken stay readable).",
+        f"cannot remove {target}: {details}. {outcome} Release those views or end those "
+        "processes, or pass --force to remove it anyway (views already taken stay readable).",
         namespace=namespace,
         name=name,
         holders=tuple(holder for _, holders in held_objects for holder in holders),
@@ -371,17 +380,25 @@ def _run_rm(args: argparse.Namespace) -> int:
         raise _in_use_error(namespace, name, held_objects)
 
     still_mapped = dict(held_objects)
+    removed: list[str] = []
     for meta in objects:
-        # require_unheld still catches a view taken after the check above. In
-        # that case the objects removed before it stay removed.
-        release_variables(namespace, meta.name, require_unheld=not args.force)
-        line = f"removed {namespace}/{meta.name}"
+        label = f"{namespace}/{meta.name}"
+        try:
+            release_variables(namespace, meta.name, require_unheld=not args.force)
+        except ObjectInUseError as error:
+            # A process took a view after the check above. The objects
+            # removed before this one stay removed, and the message lists them.
+            holders = list(getattr(error, "holders", ()))
+            raise _in_use_error(namespace, name, [(meta.name, holders)], removed) from error
+        removed.append(label)
+
         if meta.name in still_mapped:
-            line += (
-                f"; its memory is freed once {_describe_holders(still_mapped[meta.name])} "
-                "release their views or exit"
+            print(
+                f"removed {label}, whose memory stays in use until these holders release "
+                f"their views or exit: {_describe_holders(still_mapped[meta.name])}"
             )
-        print(line)
+        else:
+            print(f"removed {label}")
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from memshare.store.collect import GcResult
-from memshare.store.metadata import ObjectMetadata
+from memshare.store.metadata import Holder, ObjectMetadata
 
 __all__ = [
     "IsRunning",
@@ -27,9 +27,10 @@ __all__ = [
     "listing_record",
 ]
 
-# is_running(pid, start_time) returns whether that process still runs. The
-# start time is in epoch seconds, and the command passes process.is_alive.
-IsRunning = Callable[[int, float], bool]
+# is_running(pid, start_time, start_ticks) returns whether the process
+# recorded with that pid and start (see ObjectMetadata and Holder) still
+# runs. The command passes memshare.store.process.is_alive.
+IsRunning = Callable[[int, float, "int | None"], bool]
 
 # Binary units, as `ls -h` and `free -h` print them, because users compare
 # object sizes with the size of /dev/shm that `df -h` reports in these units.
@@ -148,8 +149,16 @@ def _shorten(text: str) -> str:
     return text[: _MAX_CELL_WIDTH - 3] + "..."
 
 
+def _owner_running(meta: ObjectMetadata, is_running: IsRunning) -> bool:
+    return is_running(meta.owner_pid, meta.owner_start_time, meta.owner_start_ticks)
+
+
+def _holder_running(holder: Holder, is_running: IsRunning) -> bool:
+    return is_running(holder.pid, holder.start_time, holder.start_ticks)
+
+
 def _format_owner(meta: ObjectMetadata, is_running: IsRunning) -> str:
-    if is_running(meta.owner_pid, meta.owner_start_time):
+    if _owner_running(meta, is_running):
         return str(meta.owner_pid)
     return f"{meta.owner_pid} (exited)"
 
@@ -166,7 +175,8 @@ def format_listing(
     objects : iterable of ObjectMetadata
         The objects to list; the caller handles the empty case.
     is_running : callable
-        ``is_running(pid, start_time)`` returns whether a process still runs.
+        ``is_running(pid, start_time, start_ticks)`` returns whether a process
+        still runs.
         An owner that exited is shown as ``<pid> (exited)``.
     now : float, optional
         Epoch seconds that ages are measured against; the current time by default.
@@ -204,7 +214,7 @@ def listing_record(meta: ObjectMetadata, is_running: IsRunning) -> dict[str, Any
     ``owner_running``, which is False once the registering process exited.
     """
     record = meta.as_dict()
-    record["owner_running"] = is_running(meta.owner_pid, meta.owner_start_time)
+    record["owner_running"] = _owner_running(meta, is_running)
     return record
 
 
@@ -214,8 +224,8 @@ def info_record(meta: ObjectMetadata, is_running: IsRunning) -> dict[str, Any]:
     It is the :func:`listing_record` with a ``running`` flag on every holder.
     """
     record = listing_record(meta, is_running)
-    for holder in record["holders"]:
-        holder["running"] = is_running(holder["pid"], holder["start_time"])
+    for holder, holder_record in zip(meta.holders, record["holders"], strict=True):
+        holder_record["running"] = _holder_running(holder, is_running)
     return record
 
 
@@ -236,7 +246,8 @@ def format_info(meta: ObjectMetadata, is_running: IsRunning, now: float | None =
     meta : ObjectMetadata
         The object's metadata.
     is_running : callable
-        ``is_running(pid, start_time)`` returns whether a process still runs.
+        ``is_running(pid, start_time, start_ticks)`` returns whether a process
+        still runs.
     now : float, optional
         Epoch seconds that ages are measured against; the current time by default.
 
@@ -248,7 +259,7 @@ def format_info(meta: ObjectMetadata, is_running: IsRunning, now: float | None =
     """
     reference_time = time.time() if now is None else now
 
-    owner_state = "running" if is_running(meta.owner_pid, meta.owner_start_time) else "exited"
+    owner_state = "running" if _owner_running(meta, is_running) else "exited"
     fields = [
         ("object", f"{meta.namespace}/{meta.name}"),
         ("kind", meta.kind),
@@ -267,7 +278,7 @@ def format_info(meta: ObjectMetadata, is_running: IsRunning, now: float | None =
     lines = [f"{label + ':':<{label_width}} {value}".rstrip() for label, value in fields]
 
     for holder in sorted(meta.holders, key=lambda item: item.pid):
-        state = "running" if is_running(holder.pid, holder.start_time) else "exited"
+        state = "running" if _holder_running(holder, is_running) else "exited"
         started = _format_timestamp(holder.start_time, reference_time)
         lines.append(
             f"  pid {holder.pid} ({state}): {_plural(holder.count, 'view')}, "

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 import memshare
+from memshare.store import cli
 from memshare.store.cli import main
 from memshare.store.cli_format import format_age, format_shape, format_size
 
@@ -330,6 +331,25 @@ def test_rm_namespace_is_all_or_nothing(
     assert main(["rm", "demo"]) == 0
     assert capsys.readouterr().out.splitlines() == ["removed demo/free", "removed demo/held"]
     assert memshare.list_objects("demo") == []
+
+
+def test_rm_view_taken_after_check(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memshare.register_variables("demo", {"free": np.ones(3), "held": np.ones(3)})
+    # Hiding the holders from the command's own check acts like a view taken
+    # between that check and the removal, which release_variables catches.
+    monkeypatch.setattr(cli, "_live_holders", lambda meta: [])
+
+    with _view_held_by_child("demo", "held") as child_pid:
+        assert main(["rm", "demo"]) == 1
+        captured = capsys.readouterr()
+
+    assert captured.out == "removed demo/free\n"
+    assert captured.err.count("\n") == 1
+    assert f"demo/held is held by pid {child_pid} (1 view)" in captured.err
+    assert "Already removed: demo/free." in captured.err
+    assert [meta.name for meta in memshare.list_objects("demo")] == ["held"]
 
 
 def test_rm_empty_namespace(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -104,7 +104,12 @@ def work_dir(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs(work_dir: Path, store_root: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    # PYTHONPATH could make the venv import the checkout instead of the wheel.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTHONPATH", "PYTHONHOME")
+    }
     env["MEMSHARE_ROOT"] = str(store_root)
 
     # Build from a copy so that setuptools' build/ and *.egg-info folders do
