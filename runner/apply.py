@@ -7,7 +7,7 @@ One call goes through these steps:
 2. register the values passed directly (``X``, ``items``, ``vars`` given as a
    mapping) under names private to the call;
 3. send the call to the workers, which attach each object once and run the
-   tasks (see :mod:`memshare.runner.pool`);
+   tasks (see :mod:`memshare.runner.dispatch`);
 4. make every worker drop its views of what the call registered, release
    those objects, and assemble the results.
 
@@ -19,25 +19,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-import cloudpickle
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 import memshare.store as store
-from memshare.runner.errors import FunctionNotPicklableError
+from memshare.runner.arguments import (
+    CallObjects,
+    check_chunksize,
+    check_fn,
+    check_vars,
+    default_namespace,
+    normalize_axis,
+    pickle_fn,
+)
 from memshare.runner.pool import Executor, available_cpus, resolve_workers
 from memshare.runner.progress import make_progress
-from memshare.runner.worker import ROOT_VARIABLE
 from memshare.runner.results import assemble_array, assemble_frame
 from memshare.runner.tasks import (
-    CALL_PREFIX,
     CallSpec,
     ObjectRef,
     SliceKind,
@@ -47,129 +51,11 @@ from memshare.runner.tasks import (
     grid_shape,
     plan_chunks,
 )
+from memshare.runner.worker import ROOT_VARIABLE
 
 __all__ = ["Pool", "mem_apply", "mem_lapply"]
 
 logger = logging.getLogger(__name__)
-
-
-def _default_namespace() -> str:
-    """Name the namespace for objects a call registers when the caller names none."""
-    return f"_memshare-run-{os.getpid()}"
-
-
-class _CallObjects:
-    """Objects one call registered or viewed in this process, released by :meth:`release`."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self.root = os.environ.get(ROOT_VARIABLE)
-        self.token = uuid.uuid4().hex[:12]
-        self.registered: list[str] = []
-        self.registered_refs: list[ObjectRef] = []
-        self.viewed: list[str] = []
-
-    def register(self, suffix: str, value: Any) -> ObjectRef:
-        name = f"{CALL_PREFIX}{self.token}-{suffix}"
-        store.register_variables(self.namespace, {name: value})
-        # Released in release(), after every worker dropped its views.
-        self.registered.append(name)
-        ref = self.ref(name)
-        self.registered_refs.append(ref)
-        return ref
-
-    def view(self, name: str) -> Any:
-        view = store.retrieve_views(self.namespace, name)[name]
-        # This process's holder reference; dropped in release().
-        self.viewed.append(name)
-        return view
-
-    def ref(self, name: str) -> ObjectRef:
-        metadata = store.retrieve_metadata(self.namespace, name)[name]
-        return ObjectRef(self.root, self.namespace, name, metadata.object_id)
-
-    def release(self) -> None:
-        if self.viewed:
-            store.release_views(self.namespace, self.viewed)
-        if self.registered:
-            store.release_variables(self.namespace, self.registered)
-            logger.debug(
-                "pid %d released %s in namespace %s", os.getpid(), self.registered, self.namespace
-            )
-
-
-def _check_fn(fn: Any) -> None:
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}: {fn!r}")
-
-
-def _pickle_fn(fn: Any) -> bytes:
-    try:
-        return cloudpickle.dumps(fn)
-    except Exception as error:
-        raise FunctionNotPicklableError(
-            f"fn {fn!r} cannot be sent to worker processes: cloudpickle failed with "
-            f"{type(error).__name__}: {error}; create locks, open files and connections "
-            "inside fn instead of closing over them, or pass workers=1 to run in this process",
-            fn=repr(fn),
-        ) from error
-
-
-def _check_vars(vars: Mapping[str, Any] | Iterable[str] | None) -> dict[str, Any] | list[str]:
-    """Return ``vars`` as a dict of values or a list of registered names."""
-    if vars is None:
-        return {}
-    if isinstance(vars, Mapping):
-        for key in vars:
-            if not isinstance(key, str) or not key.isidentifier():
-                raise ValueError(
-                    f"vars keys become keyword arguments of fn, so each must be a Python "
-                    f"identifier; got {key!r}"
-                )
-        return dict(vars)
-    if isinstance(vars, (str, bytes)) or not isinstance(vars, Iterable):
-        raise TypeError(
-            f"vars must be a mapping of name -> value or a list of names registered in "
-            f"the namespace, got {type(vars).__name__}: {vars!r}"
-        )
-    names = list(vars)
-    for name in names:
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(
-                f"vars names become keyword arguments of fn, so each must be a Python "
-                f"identifier naming a registered object; got {name!r}"
-            )
-    return names
-
-
-def _normalize_axis(value: Any, axis: Any) -> tuple[SliceKind, int]:
-    """Check ``axis`` for ``value`` and return the slice kind and the axis as an int."""
-    if isinstance(value, pd.DataFrame):
-        if axis in (0, "index"):
-            return "frame_columns", 0
-        if axis in (1, "columns"):
-            return "frame_rows", 1
-        raise ValueError(
-            f"axis must be 0 or 'index' (fn gets each column) or 1 or 'columns' (fn gets "
-            f"each row) for a DataFrame, got {axis!r}"
-        )
-
-    ndim = value.ndim
-    if ndim == 0:
-        raise ValueError("X is a 0-d array, which has no axis to slice along; pass an array")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(
-            f"axis must be an int in [{-ndim}, {ndim - 1}] for an array of shape "
-            f"{value.shape}, got {axis!r}; axis=0 passes each column of a matrix, axis=1 each row"
-        )
-    return "ndarray", int(axis) % ndim
-
-
-def _check_chunksize(chunksize: Any) -> None:
-    if chunksize is None:
-        return
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive int or None, got {chunksize!r}")
 
 
 class Pool:
@@ -204,7 +90,7 @@ class Pool:
             raise ValueError(f"threads must be a positive int or None, got {threads!r}")
         self._threads_given = threads is not None
         self.threads = threads if threads is not None else max(1, available_cpus() // self.workers)
-        self.namespace = namespace if namespace is not None else _default_namespace()
+        self.namespace = namespace if namespace is not None else default_namespace()
         # Named objects whose views the workers may cache; dropped when the
         # name is released or re-registered (checked at each call) or at close.
         self._held: set[ObjectRef] = set()
@@ -252,10 +138,10 @@ class Pool:
     ) -> Any:
         """Apply ``fn`` to each 1-D slice of ``X`` along ``axis``; see :func:`mem_apply`."""
         self._check_open()
-        _check_fn(fn)
-        _check_chunksize(chunksize)
-        variables = _check_vars(vars)
-        fn_bytes = _pickle_fn(fn) if self.workers > 1 else None
+        check_fn(fn)
+        check_chunksize(chunksize)
+        variables = check_vars(vars)
+        fn_bytes = pickle_fn(fn) if self.workers > 1 else None
         if isinstance(X, str) and namespace is None:
             raise ValueError(f"X is the name {X!r}; pass the namespace it is registered in")
         if not isinstance(X, (str, np.ndarray, pd.DataFrame)):
@@ -265,7 +151,7 @@ class Pool:
                 "lists, and np.asarray() or pd.DataFrame() for other array-likes"
             )
 
-        objects = _CallObjects(namespace if namespace is not None else self.namespace)
+        objects = CallObjects(namespace if namespace is not None else self.namespace)
         try:
             if isinstance(X, str):
                 value = objects.view(X)
@@ -275,11 +161,11 @@ class Pool:
                         f"{type(value).__name__}; mem_apply needs an array or a DataFrame, "
                         "use mem_lapply for lists"
                     )
-                slice_kind, axis_int = _normalize_axis(value, axis)
+                slice_kind, axis_int = normalize_axis(value, axis)
                 target = objects.ref(X)
             else:
                 value = X
-                slice_kind, axis_int = _normalize_axis(value, axis)
+                slice_kind, axis_int = normalize_axis(value, axis)
                 target = objects.register("x", X)
 
             outputs = self._run(
@@ -305,10 +191,10 @@ class Pool:
     ) -> list[Any]:
         """Apply ``fn`` to each element of ``items``; see :func:`mem_lapply`."""
         self._check_open()
-        _check_fn(fn)
-        _check_chunksize(chunksize)
-        variables = _check_vars(vars)
-        fn_bytes = _pickle_fn(fn) if self.workers > 1 else None
+        check_fn(fn)
+        check_chunksize(chunksize)
+        variables = check_vars(vars)
+        fn_bytes = pickle_fn(fn) if self.workers > 1 else None
         if isinstance(items, str) and namespace is None:
             raise ValueError(f"items is the name {items!r}; pass the namespace it is registered in")
         if not isinstance(items, (str, list, tuple)):
@@ -317,7 +203,7 @@ class Pool:
                 f"namespace, got {type(items).__name__}; convert it with list(...)"
             )
 
-        objects = _CallObjects(namespace if namespace is not None else self.namespace)
+        objects = CallObjects(namespace if namespace is not None else self.namespace)
         try:
             if isinstance(items, str):
                 metadata = store.retrieve_metadata(objects.namespace, items)[items]
@@ -342,7 +228,7 @@ class Pool:
 
     def _run(
         self,
-        objects: _CallObjects,
+        objects: CallObjects,
         target: ObjectRef,
         value: Any,
         slice_kind: SliceKind,
@@ -414,7 +300,7 @@ class Pool:
             self._executor.drop(stale)
             self._held.difference_update(stale)
 
-    def _finish(self, objects: _CallObjects) -> None:
+    def _finish(self, objects: CallObjects) -> None:
         """Make the workers drop the call's own objects, then release them."""
         try:
             self._executor.drop(objects.registered_refs)
