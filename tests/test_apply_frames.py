@@ -76,6 +76,22 @@ def test_series_results_give_frame(store_root, frame, workers):
 
 
 @pytest.mark.parametrize("workers", WORKERS)
+def test_array_results_give_frame(store_root, frame, workers):
+    numeric = frame[["x", "n"]]
+
+    def ends(s):
+        return np.array([s.iloc[0], s.iloc[-1]], dtype=float)
+
+    by_column = memshare.mem_apply(numeric, ends, 0, workers=workers)
+    assert list(by_column.columns) == ["x", "n"]
+    np.testing.assert_array_equal(by_column.to_numpy(), numeric.iloc[[0, -1]].to_numpy(float))
+
+    by_row = memshare.mem_apply(numeric, ends, 1, workers=workers)
+    assert list(by_row.index) == list(numeric.index)
+    np.testing.assert_array_equal(by_row.to_numpy(), numeric.to_numpy(float))
+
+
+@pytest.mark.parametrize("workers", WORKERS)
 def test_accessor(store_root, frame, workers):
     numeric = frame[["x", "n"]]
     result = numeric.memshare.apply(lambda s: s.sum(), workers=workers)
