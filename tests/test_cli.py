@@ -444,6 +444,19 @@ def test_debug_shows_traceback(store_root: Path, capsys: pytest.CaptureFixture[s
     assert lines[-1].startswith("memshare: error: no object 'absent'")
 
 
+def test_interrupt_exits_130(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._COMMANDS, "ls", interrupted)
+
+    assert main(["ls"]) == 130
+
+    assert capsys.readouterr().err == "memshare: interrupted\n"
+
+
 def test_root_that_is_a_file(other_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     not_a_folder = other_root / "file"
     not_a_folder.write_text("")
