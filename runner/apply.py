@@ -52,6 +52,7 @@ from memshare.runner.tasks import (
     plan_chunks,
 )
 from memshare.runner.worker import ROOT_VARIABLE
+from memshare.store.names import validate_name
 
 __all__ = ["Pool", "mem_apply", "mem_lapply"]
 
@@ -91,6 +92,7 @@ class Pool:
         self._threads_given = threads is not None
         self.threads = threads if threads is not None else max(1, available_cpus() // self.workers)
         self.namespace = namespace if namespace is not None else default_namespace()
+        validate_name(self.namespace, "namespace")
         # Named objects whose views the workers may cache; dropped when the
         # name is released or re-registered (checked at each call) or at close.
         self._held: set[ObjectRef] = set()

@@ -284,13 +284,15 @@ class _Worker:
             )
 
     def serve(self) -> None:
-        while True:
-            try:
-                message = self.receive()
-            except EOFError:
-                logger.debug("pid %d: parent closed the pipe", os.getpid())
-                return
+        try:
+            self._serve()
+        except (EOFError, OSError) as error:
+            # The parent exited or closed the pipe: nobody waits for results.
+            logger.debug("pid %d: pipe to the parent closed (%r)", os.getpid(), error)
 
+    def _serve(self) -> None:
+        while True:
+            message = self.receive()
             kind = message[0]
             if kind == "task":
                 self.conn.send(self.run_task(*message[1:]))

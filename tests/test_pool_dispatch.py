@@ -76,3 +76,8 @@ def test_progress_off_without_terminal(store_root, capsys):
 def test_bad_threads():
     with pytest.raises(ValueError, match="threads"):
         memshare.Pool(1, threads=0)
+
+
+def test_bad_namespace():
+    with pytest.raises(memshare.InvalidNameError, match="namespace"):
+        memshare.Pool(1, namespace="../escape")
