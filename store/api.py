@@ -194,13 +194,13 @@ def retrieve_views(namespace: str, names: str | Iterable[str]) -> dict[str, obje
         If a name is not registered; no reference is taken for any name.
     """
     validate_name(namespace, "namespace")
-    wanted = _name_list(names)
+    requested = _name_list(names)
     root = layout.ensure_root()
     folder = layout.check_namespace(root, namespace)
 
     views: dict[str, object] = {}
     try:
-        for name in wanted:
+        for name in requested:
             files = _files(root, namespace, name, folder)
             if folder is None:
                 raise not_found(files)
@@ -231,11 +231,11 @@ def release_views(namespace: str, names: str | Iterable[str]) -> None:
         released.
     """
     validate_name(namespace, "namespace")
-    wanted = _name_list(names)
+    requested = _name_list(names)
     root = layout.ensure_root()
     folder = layout.namespace_path(root, namespace)
 
-    missing = [name for name in wanted if not drop_view(_files(root, namespace, name, folder))]
+    missing = [name for name in requested if not drop_view(_files(root, namespace, name, folder))]
     if missing:
         raise ViewNotHeldError(
             f"this process (pid {os.getpid()}) holds no view of {missing!r} in namespace "
@@ -277,16 +277,16 @@ def release_variables(
         in `names` are already removed.
     """
     validate_name(namespace, "namespace")
-    wanted = _name_list(names)
+    requested = _name_list(names)
     root = layout.ensure_root()
     folder = layout.namespace_path(root, namespace)
 
-    for name in wanted:
+    for name in requested:
         files = _files(root, namespace, name, folder)
         if layout.check_file(files.metadata) is None:
             raise not_found(files)
 
-    for name in wanted:
+    for name in requested:
         files = _files(root, namespace, name, folder)
         with files.locked():
             metadata = read_metadata(files.metadata)
@@ -326,18 +326,18 @@ def retrieve_metadata(
     if names is None:
         if folder is None:
             return {}
-        wanted = sorted(
+        requested = sorted(
             entry[: -len(layout.METADATA_SUFFIX)]
             for entry in os.listdir(folder)
             if entry.endswith(layout.METADATA_SUFFIX) and not entry.startswith(".")
         )
         strict = False
     else:
-        wanted = _name_list(names)
+        requested = _name_list(names)
         strict = True
 
     result: dict[str, ObjectMetadata] = {}
-    for name in wanted:
+    for name in requested:
         files = _files(root, namespace, name, folder)
         metadata = read_metadata(files.metadata) if folder is not None else None
         if metadata is not None:

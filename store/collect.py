@@ -37,7 +37,7 @@ class ReapedHolder:
 
 @dataclass(frozen=True)
 class GcResult:
-    """What one :func:`gc` run removed.
+    """Objects, holder records, files and folders removed by one :func:`gc` run.
 
     Attributes
     ----------

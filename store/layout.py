@@ -11,10 +11,10 @@ Layout (every folder 0700, every file 0600, all owned by the current user)::
             .<name>.<pid>-<ms>-<random>.tmp
                                         a file being written by process <pid>
 
-The data file carries the object id, so replacing an object publishes a new
-file and switches the metadata to it in one rename; a crash between the two
-steps leaves an unreferenced data file that ``gc`` removes, never metadata
-that describes the wrong data.
+The data file name carries the object id. Replacing an object writes a new
+data file and then switches the metadata to it in one rename. A crash
+between the two steps leaves an unreferenced data file, which ``gc``
+removes, and never metadata that describes the wrong data.
 
 Nothing here follows a symbolic link: folders are checked with ``lstat`` and
 files are opened with ``O_NOFOLLOW``, so a link planted in the root raises
@@ -102,26 +102,26 @@ def store_root() -> str:
     return default_root()
 
 
-def _check_folder(path: str, st: os.stat_result, what: str) -> None:
+def _check_folder(path: str, st: os.stat_result, kind: str) -> None:
     if stat.S_ISLNK(st.st_mode):
         raise StoreRootError(
-            f"{what} {path} is a symbolic link; memshare never follows links in its "
+            f"{kind} {path} is a symbolic link; memshare never follows links in its "
             f"store; remove the link or {_HINT}",
             path=path,
         )
     if not stat.S_ISDIR(st.st_mode):
         raise StoreRootError(
-            f"{what} {path} is not a folder; remove it or {_HINT}",
+            f"{kind} {path} is not a folder; remove it or {_HINT}",
             path=path,
         )
     if st.st_uid != os.getuid():
         raise StoreRootError(
-            f"{what} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); {_HINT}",
+            f"{kind} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); {_HINT}",
             path=path,
         )
     if st.st_mode & _SHARED_BITS:
         raise StoreRootError(
-            f"{what} {path} has mode {stat.S_IMODE(st.st_mode):#o}, which lets other "
+            f"{kind} {path} has mode {stat.S_IMODE(st.st_mode):#o}, which lets other "
             f"users in; run 'chmod 700 {path}' or {_HINT}",
             path=path,
         )

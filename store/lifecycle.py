@@ -76,7 +76,7 @@ class ObjectFiles:
 
     def locked(self, *, create: bool = False) -> ObjectLock:
         """Return the object's lock (not yet acquired)."""
-        return ObjectLock(self.lock, create=create, what=self.label)
+        return ObjectLock(self.lock, create=create, label=self.label)
 
 
 def not_found(files: ObjectFiles) -> ObjectNotFoundError:

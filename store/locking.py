@@ -37,14 +37,14 @@ class ObjectLock:
         Create the lock file if it is missing (registration and ``gc``).
         Otherwise a missing file means the object does not exist and
         :class:`ObjectNotFoundError` is raised.
-    what : str
+    label : str
         ``"namespace/name"`` for messages.
     """
 
-    def __init__(self, path: str, *, create: bool, what: str) -> None:
+    def __init__(self, path: str, *, create: bool, label: str) -> None:
         self.path = path
         self.create = create
-        self.what = what
+        self.label = label
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -61,7 +61,7 @@ class ObjectLock:
                     # empty ones); the caller recreates it and retries.
                     raise
                 raise ObjectNotFoundError(
-                    f"object {self.what!r} does not exist (never registered, or released)",
+                    f"object {self.label!r} does not exist (never registered, or released)",
                     path=self.path,
                 ) from None
             except OSError as error:

@@ -56,7 +56,7 @@ class Holder:
 
 @dataclass(frozen=True)
 class ObjectMetadata:
-    """What the store records about one registered object.
+    """The record of one registered object.
 
     Attributes
     ----------

@@ -28,15 +28,15 @@ NAME_RULE: Final = (
 _NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
-def validate_name(value: object, what: str = "name") -> str:
+def validate_name(value: object, kind: str = "name") -> str:
     """Check that `value` is a valid namespace or object name and return it.
 
     Parameters
     ----------
     value : object
         The candidate name.
-    what : str
-        What the name is for ("namespace" or "object name"), used in the message.
+    kind : str
+        The kind of name ("namespace" or "object name"), used in the message.
 
     Returns
     -------
@@ -51,21 +51,21 @@ def validate_name(value: object, what: str = "name") -> str:
     """
     if not isinstance(value, str):
         raise InvalidNameError(
-            f"invalid {what} {value!r}: expected a str, got {type(value).__name__}; "
-            f"a {what} has {NAME_RULE}",
+            f"invalid {kind} {value!r}: expected a str, got {type(value).__name__}; "
+            f"a {kind} has {NAME_RULE}",
             value=value,
         )
 
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidNameError(
-            f"invalid {what} {value[:40]!r}...: {len(value)} characters is too long; "
-            f"a {what} has {NAME_RULE}",
+            f"invalid {kind} {value[:40]!r}...: {len(value)} characters is too long; "
+            f"a {kind} has {NAME_RULE}",
             value=value,
         )
 
     if _NAME_PATTERN.fullmatch(value) is None:
         raise InvalidNameError(
-            f"invalid {what} {value!r}: a {what} has {NAME_RULE}",
+            f"invalid {kind} {value!r}: a {kind} has {NAME_RULE}",
             value=value,
         )
 

@@ -26,7 +26,7 @@ __all__ = ["ProcessId", "current", "is_alive", "start_of"]
 logger = logging.getLogger(__name__)
 
 # psutil derives the epoch start time from the boot time plus the start
-# ticks, so two readings agree unless the wall clock was set in between; the
+# ticks, so two readings agree unless the wall clock was set in between. The
 # tolerance absorbs the rounding of a float written to and read from JSON.
 _START_TIME_TOLERANCE: Final = 0.005
 

@@ -42,10 +42,10 @@ logger = logging.getLogger(__name__)
 Key = tuple[str, str, str]
 
 
-# Guarded by _lock; the metadata lock of an object is always taken first, so
-# the order is fixed and threads cannot deadlock.
+# Guarded by _lock, which is held only for a few dictionary operations and
+# never while waiting for another lock, so it cannot deadlock.
 _lock = threading.RLock()
-# held[key][object_id] is the number of references; one name can map to
+# held[key][object_id] is the number of references. One name maps to
 # several registrations when an object was replaced while this process
 # still held views of the earlier one.
 held: dict[Key, dict[str, int]] = {}
@@ -121,9 +121,9 @@ def _run_exit_handler() -> None:
 
 def _watch_exit() -> None:
     # A child started by multiprocessing with the fork method ends through
-    # os._exit, which skips atexit; multiprocessing still runs its own
-    # finalizers first, but clears their list at start, so each such child
-    # registers one on its first record.
+    # os._exit, which skips atexit. multiprocessing runs its own finalizers
+    # before that, but clears their list when the child starts, so each such
+    # child registers one on its first record.
     global _finalizer_pid
     pid = os.getpid()
     if _finalizer_pid != pid and multiprocessing.parent_process() is not None:

@@ -48,13 +48,13 @@ def is_full(error: BaseException) -> bool:
     )
 
 
-def check_free_space(folder: str, needed: int, what: str) -> None:
+def check_free_space(folder: str, needed: int, description: str) -> None:
     """Raise :class:`StoreFullError` if `folder` has less than `needed` bytes free."""
     st = os.statvfs(folder)
     free = st.f_bavail * st.f_frsize
     if needed > free:
         raise StoreFullError(
-            f"not enough space to register {what}: it needs up to {needed} bytes and "
+            f"not enough space to register {description}: it needs up to {needed} bytes and "
             f"{folder} has {free} bytes free; {_FULL_HINT}",
             needed=needed,
             free=free,

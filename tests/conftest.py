@@ -20,9 +20,9 @@ SHM = "/dev/shm"
 def store_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point ``MEMSHARE_ROOT`` at a fresh 0700 folder under /dev/shm.
 
-    The folder and everything in it are removed after the test. References
-    this process still holds in that root (views, owned objects) are dropped
-    first, so that the exit handler does not touch a removed folder.
+    The folder and everything in it are removed after the test. The records
+    this process keeps for that root (views, owned objects) are forgotten
+    first, so that its exit handler does not look for a removed folder.
     """
     base = SHM if os.path.isdir(SHM) else None
     root = Path(tempfile.mkdtemp(prefix="memshare-test-", dir=base))
