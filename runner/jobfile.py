@@ -289,7 +289,8 @@ def apply_override(doc: JobDocument, text: str) -> None:
                 container.pop(key, None)
             else:
                 container[key] = value
-        elif isinstance(container, dict) and not isinstance(container.get(key), (dict, list)):
+            break
+        if isinstance(container, dict) and not isinstance(container.get(key), (dict, list)):
             container[key] = {}
         container = container[key]
 

@@ -24,7 +24,7 @@ from typing import Any
 import cloudpickle
 
 import memshare.store as store
-from memshare.runner.jobfile import JobDocument, Key
+from memshare.runner.jobfile import JobDocument, Key, describe
 
 __all__ = ["StepFunction", "release_fetched_views", "resolve_function"]
 
@@ -117,7 +117,7 @@ def resolve_function(doc: JobDocument, key: Key, text: str) -> Callable[..., Any
             raise doc.error(key, f"{target!r} has no attribute {attribute!r}", hint, value=text)
         value = getattr(value, part)
     if not callable(value):
-        raise doc.error(key, f"{text!r} is a {type(value).__name__}, not a function",
+        raise doc.error(key, f"{text!r} is not callable: it is {describe(value)}",
                         "name a function or another callable", value=text)
     return value
 
@@ -125,9 +125,12 @@ def resolve_function(doc: JobDocument, key: Key, text: str) -> Callable[..., Any
 def _import_module(doc: JobDocument, key: Key, name: str, text: str) -> ModuleType:
     folder = str(doc.folder)
     top = name.partition(".")[0]
+    importlib.invalidate_caches()
     local = importlib.machinery.PathFinder.find_spec(top, [folder])
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    # The job's folder goes first, so its modules win over others of the same name.
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
     if local is not None:
         # A module of the same name imported earlier from elsewhere (another
         # job's folder) would shadow this job's own file.

@@ -206,12 +206,12 @@ def _check_input(doc: JobDocument, step: StepSpec, source: _Known) -> None:
                         "DataFrame", f"use `lapply: {step.input}` to call the function on each "
                         "element", value=step.input)
     if step.mode == "lapply" and kind in APPLY_KINDS:
-        raise doc.error(key, f"{step.input!r} is a {kind}, and `lapply` needs a list",
+        raise doc.error(key, f"{step.input!r} is {_article(kind)}, and `lapply` needs a list",
                         f"use `apply: {step.input}` with `axis: 0` (columns) or `axis: 1` "
                         "(rows)", value=step.input)
     if kind is not None and kind not in APPLY_KINDS + LAPPLY_KINDS:
-        raise doc.error(key, f"{step.input!r} is a {kind}; steps run over arrays, DataFrames "
-                        "and lists", "pass it to the function with `vars:` instead",
+        raise doc.error(key, f"{step.input!r} is {_article(kind)}; steps run over arrays, "
+                        "DataFrames and lists", "pass it to the function with `vars:` instead",
                         value=step.input)
     if step.mode == "apply" and source.shape is not None:
         ndim = 2 if kind == "dataframe" else len(source.shape)
@@ -219,6 +219,11 @@ def _check_input(doc: JobDocument, step: StepSpec, source: _Known) -> None:
             raise doc.error((*step.key, "axis"), f"axis {step.axis} is out of range for "
                             f"{step.input!r} of shape {source.shape}",
                             f"use an axis from 0 to {ndim - 1}", value=step.axis)
+
+
+def _article(kind: str) -> str:
+    # "ndarray" is read "en-dee-array", so it takes "an" like the vowels.
+    return f"an {kind}" if kind[0] in "aeiou" or kind == "ndarray" else f"a {kind}"
 
 
 def _check_store(doc: JobDocument, namespace: str, names: list[str],

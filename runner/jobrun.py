@@ -22,8 +22,10 @@ import os
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
@@ -245,7 +247,8 @@ def _run_step(plan: JobPlan, step: StepPlan, pool: Pool, sampler: MemorySampler,
         else:
             result = pool.lapply(step.target, step.function, **options)
     except Exception as error:
-        raise _failure(plan, format_key(spec.key), f"step {spec.name!r} failed", error) from error
+        raise _failure(plan, format_key(spec.key), f"step {spec.name!r} failed", error,
+                       step) from error
 
     if step.register:
         try:
@@ -267,9 +270,17 @@ def _run_step(plan: JobPlan, step: StepPlan, pool: Pool, sampler: MemorySampler,
         name=spec.name, mode=spec.mode, input=spec.input, function=spec.function,
         slices=slices, workers=plan.workers, wall_s=time.perf_counter() - started,
         peak_pss_bytes=sampler.end_window(),
-        output=str(spec.output) if spec.output is not None else None,
+        output=_display_path(spec.output) if spec.output is not None else None,
         result=None if spec.output is not None else summarize_result(result),
     )
+
+
+def _display_path(path: Path) -> str:
+    """Show ``path`` relative to the current folder when it lies inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _count_slices(metadata: store.ObjectMetadata, mode: str, axis: int) -> int:
@@ -282,35 +293,49 @@ def _count_slices(metadata: store.ObjectMetadata, mode: str, axis: int) -> int:
     return math.prod(shape) // max(shape[axis], 1)
 
 
-def _failure(plan: JobPlan, part: str, what: str, error: BaseException) -> JobFailedError:
+def _failure(plan: JobPlan, part: str, what: str, error: BaseException,
+             step: StepPlan | None = None) -> JobFailedError:
     """Build the two-line error for a failure while running: what failed, then where."""
+    where = ""
     if isinstance(error, TaskError):
         label = f" (label {error.label!r})" if error.label is not None else ""
         detail = f"{error.exc_type}: {error.exc_message} on element {error.index}{label}"
+        frame = _user_frame(error, plan, step)
+        where = f"raised at {frame}; " if frame else ""
     else:
         text = str(error).strip()
         detail = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
-
-    frame = _last_frame(error)
-    where = f"raised at {frame}; " if frame else ""
     return JobFailedError(f"{plan.path}: {part}: {what}: {detail}\n  {where}--debug prints "
                           "the whole traceback", file=str(plan.path), part=part)
 
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+# Code that cloudpickle sent by value shows this file name in worker tracebacks.
+_DYNAMIC_CODE = "<dynamic-code>"
 
 
-def _last_frame(error: BaseException) -> str | None:
-    """Find the innermost ``file:line in function`` of a worker's traceback."""
-    cause: BaseException | None = error
-    while cause is not None:
+def _user_frame(error: TaskError, plan: JobPlan, step: StepPlan | None) -> str | None:
+    """Find ``file:line in function`` of the innermost frame of the user's code."""
+    frames: list[tuple[str, str, str]] = []
+    cause = error.__cause__
+    while cause is not None and not frames:
         if isinstance(cause, RemoteTraceback):
             frames = _FRAME.findall(cause.text)
-            if frames:
-                path, line, function = frames[-1]
-                return f"{path}:{line} in {function}"
+        elif cause.__traceback__ is not None:
+            # workers=1 runs the function in this process, with a real traceback.
+            frames = [(f.filename, str(f.lineno), f.name)
+                      for f in traceback.extract_tb(cause.__traceback__)]
         cause = cause.__cause__
-    return None
+    if not frames:
+        return None
+
+    folder = str(plan.spec.doc.folder)
+    mine = [f for f in frames if f[0] == _DYNAMIC_CODE or f[0].startswith(folder)]
+    path, line, function = (mine or frames)[-1]
+    code = getattr(step.function.fn, "__code__", None) if step is not None else None
+    if path == _DYNAMIC_CODE and code is not None and code.co_name == function:
+        path = code.co_filename
+    return f"{path}:{line} in {function}"
 
 
 def _release(plan: JobPlan, registered: list[str]) -> None:
