@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Encoded", "attach", "encode", "preview"]
 
+#: Size in bytes of the write buffer for the object file.
+_WRITE_BUFFER: Final = 1 << 20
+
 #: Kinds an object file can hold, as reported by ``Encoded.kind``.
 KINDS: Final = (
     "ndarray",
@@ -102,7 +105,9 @@ class Encoded:
         # The store normally created the file already. If it is missing,
         # O_CREAT with mode 0600 creates it private instead of failing.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "wb", buffering=0) as out:
+        # Buffering joins the many small IPC metadata writes. Buffers larger
+        # than the buffer go to the file directly, without a copy.
+        with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as out:
             # Rewriting a file that another process maps would make its views
             # fault with SIGBUS, so only a fresh, empty file is accepted.
             existing = os.fstat(fd).st_size

@@ -11,6 +11,11 @@ The layout (or, for a nested list, the parent's index row) points at the
 index segment. Attaching maps the index columns as numpy views and builds no
 element, so it is O(1) in the number and size of the elements; ``view[i]``
 opens the segment of element i only.
+
+A list whose elements are all Python scalars of one type (bool, int within
+int64, float, str or bytes, with None allowed) is packed instead: one segment
+with one Arrow column, because a segment costs about 1 KiB of IPC metadata
+and a list of a million strings would otherwise cost a GiB.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from memshare.store.codec_segment import (
     ALIGNMENT,
     Part,
     measure_segment,
+    segment_info,
     segment_kind,
     with_codec_metadata,
     write_segment,
@@ -39,7 +45,16 @@ __all__ = ["LazySequence", "SequencePart", "preview_sequence", "read_sequence"]
 
 _INDEX_FIELDS: Final = [pa.field("offset", pa.int64(), nullable=False), pa.field("length", pa.int64(), nullable=False)]
 
-#: Number of elements shown by ``repr`` and ``preview`` before "...".
+#: Python scalar types a packed list may hold, with their Arrow types.
+_PACKED_TYPES: Final[dict[type, pa.DataType]] = {
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+    str: pa.large_string(),
+    bytes: pa.large_binary(),
+}
+
+#: Number of elements shown by ``repr`` before "...".
 _SHOWN: Final = 3
 
 
@@ -47,8 +62,21 @@ def _index_batch(schema: pa.Schema, offsets: np.ndarray, lengths: np.ndarray) ->
     return pa.RecordBatch.from_arrays([pa.array(offsets), pa.array(lengths)], schema=schema)
 
 
+def _packed_type(value: list[object] | tuple[object, ...]) -> type | None:
+    """Return the one scalar type of the elements when the list can be packed, else None."""
+    types = {type(item) for item in value} - {type(None)}
+    if len(types) != 1:
+        return None
+    (element_type,) = types
+    if element_type not in _PACKED_TYPES:
+        return None
+    if element_type is int and not all(item is None or -(2**63) <= item < 2**63 for item in value):  # type: ignore[operator]
+        return None
+    return element_type
+
+
 class SequencePart:
-    """A list or tuple whose elements are encoded parts, ready to be written.
+    """A list or tuple ready to be written, element by element or packed.
 
     Parameters
     ----------
@@ -60,24 +88,47 @@ class SequencePart:
         Encodes one element at a location such as ``value[3]``.
     """
 
-    def __init__(self, value: list[object] | tuple[object, ...], location: str, encode_element: Callable[[object, str], Part]) -> None:
+    def __init__(
+        self,
+        value: list[object] | tuple[object, ...],
+        location: str,
+        encode_element: Callable[[object, str], Part],
+    ) -> None:
         self.kind = "tuple" if isinstance(value, tuple) else "list"
+        self.shape: tuple[int, ...] = (len(value),)
+        self._elements: list[Part] = []
+
+        packed = _packed_type(value)
+        self._packed = packed is not None
+        if packed is not None:
+            arrow_type = _PACKED_TYPES[packed]
+            info = {"length": len(value), "packed": packed.__name__}
+            self._schema = with_codec_metadata(pa.schema([pa.field("values", arrow_type)]), self.kind, info)
+            self._batch = pa.RecordBatch.from_arrays([pa.array(value, type=arrow_type)], schema=self._schema)
+            self.dtype = packed.__name__
+            self.nbytes = int(self._batch.nbytes)
+            self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT
+            return
+
         self._elements = [encode_element(item, f"{location}[{number}]") for number, item in enumerate(value)]
         self._schema = with_codec_metadata(pa.schema(_INDEX_FIELDS), self.kind, {"length": len(value)})
 
         kinds = list(dict.fromkeys(part.kind for part in self._elements))
         self.dtype = ", ".join(kinds) if kinds else "empty"
-        self.shape: tuple[int, ...] = (len(value),)
         self.nbytes = sum(part.nbytes for part in self._elements)
 
         # The index's size does not depend on the offsets' values, so zeros
         # measure it. Each element may need up to ALIGNMENT bytes of padding.
         zeros = np.zeros(len(value), dtype=np.int64)
-        index_size = measure_segment(self._schema, [_index_batch(self._schema, zeros, zeros)])
+        self._batch = _index_batch(self._schema, zeros, zeros)
+        index_size = measure_segment(self._schema, [self._batch])
         self.size_bound = sum(part.size_bound + ALIGNMENT for part in self._elements) + index_size + ALIGNMENT
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:
         """Write every element, then the index; return the index's (offset, length)."""
+        if self._packed:
+            return write_segment(out, self._schema, [self._batch])
+
         offsets = np.empty(len(self._elements), dtype=np.int64)
         lengths = np.empty(len(self._elements), dtype=np.int64)
         for number, part in enumerate(self._elements):
@@ -116,21 +167,20 @@ class LazySequence(Sequence[Any]):
     def __init__(
         self,
         kind: str,
-        offsets: np.ndarray,
-        lengths: np.ndarray,
-        load: Callable[[int, int], object],
+        positions: range,
+        load: Callable[[int], object],
         cache: dict[int, object] | None = None,
     ) -> None:
         self.kind = kind
-        self._offsets = offsets
-        self._lengths = lengths
+        # Positions in the stored list; a slice of the view slices the range.
+        self._positions = positions
         self._load = load
-        # Elements built so far, keyed by segment offset. Slices share the
+        # Elements built so far, keyed by stored position. Slices share the
         # dict, and the elements are dropped with the last view using it.
         self._cache: dict[int, object] = {} if cache is None else cache
 
     def __len__(self) -> int:
-        return len(self._offsets)
+        return len(self._positions)
 
     @overload
     def __getitem__(self, index: int) -> Any: ...
@@ -140,19 +190,19 @@ class LazySequence(Sequence[Any]):
 
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            return LazySequence(self.kind, self._offsets[index], self._lengths[index], self._load, self._cache)
+            return LazySequence(self.kind, self._positions[index], self._load, self._cache)
 
         count = len(self)
-        position = int(index)
-        if position < 0:
-            position += count
-        if not 0 <= position < count:
+        number = int(index)
+        if number < 0:
+            number += count
+        if not 0 <= number < count:
             raise IndexError(f"{self.kind} index {index} is out of range for a {self.kind} of {count} elements")
 
-        offset = int(self._offsets[position])
-        if offset not in self._cache:
-            self._cache[offset] = self._load(offset, int(self._lengths[position]))
-        return self._cache[offset]
+        position = self._positions[number]
+        if position not in self._cache:
+            self._cache[position] = self._load(position)
+        return self._cache[position]
 
     def __iter__(self) -> Iterator[Any]:
         for position in range(len(self)):
@@ -199,12 +249,29 @@ def _short_repr(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def read_sequence(reader: ipc.RecordBatchFileReader, load: Callable[[int, int], object]) -> LazySequence:
-    """Return the lazy view of a stored list or tuple from its index segment."""
+def read_sequence(reader: ipc.RecordBatchFileReader, load_segment: Callable[[int, int], object]) -> LazySequence:
+    """Return the lazy view of a stored list or tuple from its index (or packed) segment.
+
+    ``load_segment(offset, length)`` builds the view of one element segment.
+    """
     batch = reader.get_batch(0)
-    offsets = np.frombuffer(batch.column(0).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows)
-    lengths = np.frombuffer(batch.column(1).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows)
-    return LazySequence(segment_kind(reader.schema), offsets, lengths, load)
+    info = segment_info(reader.schema)
+
+    if info.get("packed"):
+        values = batch.column(0)
+
+        def load(position: int) -> object:
+            return values[position].as_py()
+
+    else:
+        # Zero-copy views of the index columns: no pass over the elements.
+        offsets = np.frombuffer(batch.column(0).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows)
+        lengths = np.frombuffer(batch.column(1).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows)
+
+        def load(position: int) -> object:
+            return load_segment(int(offsets[position]), int(lengths[position]))
+
+    return LazySequence(segment_kind(reader.schema), range(batch.num_rows), load)
 
 
 def preview_sequence(value: LazySequence | list[object] | tuple[object, ...], rows: int) -> str:

@@ -14,6 +14,7 @@ view is aligned for its dtype (``np.longdouble`` needs 16 bytes).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -38,6 +39,9 @@ INFO_KEY: Final = b"memshare.info"
 FORMAT_VERSION: Final = 1
 
 _ZEROS: Final = bytes(ALIGNMENT)
+
+#: Explicit options, so that each segment skips pyarrow's environment lookups.
+_WRITE_OPTIONS: Final = ipc.IpcWriteOptions()
 
 
 class Part(Protocol):
@@ -71,17 +75,10 @@ class _SegmentSink(io.RawIOBase):
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        # A raw file may write less than asked; loop so that callers that
-        # ignore the count never lose bytes.
-        view = memoryview(data).cast("B")
-        total = 0
-        while total < len(view):
-            count = self._out.write(view[total:])
-            if count is None or count == 0:
-                raise OSError(f"short write to the object file after {self._written + total} bytes")
-            total += count
-        self._written += total
-        return total
+        # ``out`` is a buffered file, whose write() writes everything or raises.
+        count = self._out.write(data)
+        self._written += count
+        return count
 
     def tell(self) -> int:
         return self._written
@@ -116,7 +113,7 @@ def write_segment(out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordB
     """
     offset = pad_to_alignment(out)
     sink = _SegmentSink(out)
-    with ipc.new_file(sink, schema) as writer:
+    with ipc.new_file(sink, schema, options=_WRITE_OPTIONS) as writer:
         for batch in batches:
             writer.write_batch(batch)
     length = sink.tell()
@@ -190,13 +187,17 @@ def raw_batch(schema: pa.Schema, data: pa.Buffer, pad: int) -> pa.RecordBatch:
 RAW_FIELDS: Final = [pa.field("pad", pa.binary(), nullable=False), pa.field("data", pa.large_binary(), nullable=False)]
 
 
-def _probe_raw(schema: pa.Schema, pad: int) -> tuple[int, int]:
+@functools.lru_cache(maxsize=1024)
+def _probe_raw(schema_message: bytes, pad: int) -> tuple[int, int]:
     """Write a raw segment with one data byte in memory; return (data position, size).
 
     The IPC metadata of a one-row batch has the same size whatever the data
     length, because buffer lengths are fixed-width fields, so the probe
-    predicts where the real data will land.
+    predicts where the real data will land. The result depends only on the
+    schema, so it is cached by the schema's IPC message (lists of arrays of
+    one dtype and shape probe once).
     """
+    schema = ipc.read_schema(pa.py_buffer(schema_message))
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, schema) as writer:
         writer.write_batch(raw_batch(schema, pa.py_buffer(b"\0"), pad))
@@ -214,10 +215,11 @@ def plan_raw(schema: pa.Schema, nbytes: int) -> tuple[int, int]:
         The pad length, and an upper bound of the segment's size for ``nbytes``
         data bytes.
     """
-    position, _ = _probe_raw(schema, 0)
+    message = schema.serialize().to_pybytes()
+    position, _ = _probe_raw(message, 0)
     pad = -position % ALIGNMENT
     for _ in range(ALIGNMENT // 8):
-        position, probe_size = _probe_raw(schema, pad)
+        position, probe_size = _probe_raw(message, pad)
         if position % ALIGNMENT == 0:
             # The probe holds 1 data byte padded to 8; the real data replaces it.
             return pad, probe_size + nbytes + ALIGNMENT

@@ -178,3 +178,37 @@ def test_element_error_location(shm_dir: Path, original: object, location: str) 
         codec.encode(original)
     assert str(info.value).startswith(location)
     assert info.value.location.startswith(location.split(" ")[0])
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        pytest.param([f"name-{n}\0\U0001f600" for n in range(10_000)] + [None, ""], id="strings"),
+        pytest.param(tuple(range(-5, 10_000)), id="int-tuple"),
+        pytest.param([1.5, None, float("inf")] * 1000, id="floats"),
+        pytest.param([True, False] * 1000, id="bools"),
+        pytest.param([b"\0", b"ab"] * 1000, id="bytes"),
+    ],
+)
+def test_scalar_list_packed(shm_dir: Path, original: list[object] | tuple[object, ...]) -> None:
+    view, encoded, path = round_trip(original, shm_dir)
+    assert isinstance(view, LazySequence)
+    assert view == original
+    assert [type(item) for item in view] == [type(item) for item in original]
+    # One segment for all elements: far below the ~1 KiB of metadata per element segment.
+    assert path.stat().st_size < 100 * len(original)
+    assert encoded.shape == (len(original),)
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        pytest.param([1, 2**64], id="int-beyond-int64"),
+        pytest.param([1, True], id="int-and-bool"),
+        pytest.param([1, 2.5], id="int-and-float"),
+    ],
+)
+def test_mixed_scalars_keep_types(shm_dir: Path, original: list[object]) -> None:
+    view, _, _ = round_trip(original, shm_dir)
+    assert view == original
+    assert [type(item) for item in view] == [type(item) for item in original]  # type: ignore[attr-defined]
