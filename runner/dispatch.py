@@ -8,7 +8,8 @@ oldest one it had) and its exit code.
 A call that fails (``fn`` raised, a worker died, Ctrl-C) is cancelled: no new
 tasks go out, workers skip the tasks they have queued and stop their running
 task between elements. Workers that do not reply within
-:data:`CANCEL_GRACE_SECONDS` are killed and replaced at the next call.
+:data:`CANCEL_GRACE_SECONDS` are killed. The executor starts replacements
+before it raises the call's error.
 """
 
 from __future__ import annotations

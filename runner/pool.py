@@ -240,4 +240,11 @@ class Executor:
             self._handles, self._start_worker, self.workers, self.threads,
             spec, fn_bytes, chunks, labels, bar,
         )
-        return call.run()
+        try:
+            return call.run()
+        except Exception:
+            # Replace workers that died or were killed while cancelling, so
+            # the pool is back to full size (Ctrl-C skips this and stops).
+            if not self._closed:
+                self._fill()
+            raise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,8 +70,9 @@ def test_pool_replaces_dead_worker(store_root):
         with pytest.raises(memshare.WorkerCrashedError):
             pool.apply(X, sigkill_self, chunksize=2)
 
-        result = pool.apply(X + 100, sigkill_self)
+        # The dead worker was replaced before the error reached the caller.
         after = set(pool.pids)
+        result = pool.apply(X + 100, sigkill_self)
 
     np.testing.assert_array_equal(result, np.arange(100.0, 112.0))
     assert len(after) == 2
@@ -110,3 +113,27 @@ def _state(pid: int) -> str:
             return stat.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "gone"
+
+
+def test_parent_killed_workers_exit(store_root, tmp_path):
+    script = (
+        "import sys, time, memshare\n"
+        "if __name__ == '__main__':\n"
+        "    pool = memshare.Pool(2)\n"
+        "    print(*pool.pids, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(pid) for pid in child.stdout.readline().split()]
+        assert len(workers) == 2
+    finally:
+        child.kill()
+        child.wait()
+
+    # Each worker sees its pipe close and exits on its own.
+    deadline = time.monotonic() + 30
+    while any(_state(pid) not in ("gone", "Z") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in workers:
+        assert _state(pid) in ("gone", "Z")

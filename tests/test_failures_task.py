@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import memshare
@@ -69,12 +70,12 @@ def test_lapply_error_index(store_root, workers):
 
 
 def test_unpicklable_result(store_root):
-    X = np.ones((3, 4))
+    X = np.arange(4.0)[None, :]
 
     with pytest.raises(memshare.TaskError, match="cannot be pickled") as info:
-        memshare.mem_apply(X, lambda c: threading.Lock(), workers=2)
+        memshare.mem_apply(X, lambda c: threading.Lock() if c[0] == 2 else 1, workers=2)
 
-    assert info.value.index == 0
+    assert info.value.index == 2
     assert files_under(store_root) == set()
 
 
@@ -114,4 +115,48 @@ def test_sys_exit_is_task_error(store_root):
 
     with pytest.raises(memshare.TaskError, match="SystemExit"):
         memshare.mem_apply(np.ones((3, 4)), exit_now, workers=2)
+    assert files_under(store_root) == set()
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_error_names_label(store_root, workers):
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [0.0, 0.0], "c": [3.0, 4.0]})
+
+    def inverse_min(column):
+        if (column == 0).all():
+            raise ZeroDivisionError(f"column {column.name} is all zero")
+        return 1 / column.min()
+
+    with pytest.raises(memshare.TaskError) as info:
+        memshare.mem_apply(frame, inverse_min, workers=workers)
+
+    assert info.value.index == 1
+    assert info.value.label == "b"
+    assert "label 'b'" in str(info.value)
+    assert files_under(store_root) == set()
+
+
+@pytest.mark.slow
+def test_pool_survives_many_failures(store_root):
+    X = np.arange(40.0)[None, :].repeat(2, axis=0)
+
+    def sometimes(column, mode):
+        if column[0] == 13 and mode[0] == 1:
+            raise ValueError("planned failure")
+        if column[0] == 17 and mode[0] == 2:
+            os._exit(3)
+        return column[0]
+
+    with memshare.Pool(2) as pool:
+        for round_number in range(30):
+            mode = np.array([round_number % 3])
+            if mode[0] == 0:
+                result = pool.apply(X, sometimes, vars={"mode": mode}, chunksize=3)
+                np.testing.assert_array_equal(result, np.arange(40.0))
+            else:
+                expected = memshare.TaskError if mode[0] == 1 else memshare.WorkerCrashedError
+                with pytest.raises(expected):
+                    pool.apply(X, sometimes, vars={"mode": mode}, chunksize=3)
+        assert len(pool.pids) == 2
+
     assert files_under(store_root) == set()
