@@ -326,11 +326,7 @@ def retrieve_metadata(
     if names is None:
         if folder is None:
             return {}
-        requested = sorted(
-            entry[: -len(layout.METADATA_SUFFIX)]
-            for entry in os.listdir(folder)
-            if entry.endswith(layout.METADATA_SUFFIX) and not entry.startswith(".")
-        )
+        requested = layout.list_object_names(folder)
         strict = False
     else:
         requested = _name_list(names)

@@ -45,6 +45,7 @@ __all__ = [
     "ensure_namespace",
     "ensure_root",
     "list_namespaces",
+    "list_object_names",
     "lock_path",
     "metadata_path",
     "namespace_path",
@@ -198,8 +199,9 @@ def check_namespace(root: str, namespace: str) -> str | None:
 def list_namespaces(root: str) -> list[str]:
     """Return the names of the namespace folders under `root`, sorted.
 
-    Entries that are not valid names (such as files left by other tools) are
-    skipped; links and foreign folders raise when they are opened.
+    Plain files and entries whose names break the naming rule are not the
+    store's and are skipped. Symbolic links are listed, so that opening them
+    raises :class:`StoreRootError` instead of hiding a planted link.
     """
     try:
         entries = os.listdir(root)
@@ -207,12 +209,35 @@ def list_namespaces(root: str) -> list[str]:
         return []
     names = []
     for entry in entries:
-        try:
-            validate_name(entry)
-        except ValueError:
+        if not _is_valid_name(entry):
             continue
-        names.append(entry)
+        try:
+            mode = os.lstat(os.path.join(root, entry)).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+            names.append(entry)
     return sorted(names)
+
+
+def list_object_names(folder: str | None) -> list[str]:
+    """Return the names of the objects with a metadata file in `folder`, sorted."""
+    if folder is None:
+        return []
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    names = [entry[: -len(METADATA_SUFFIX)] for entry in entries if entry.endswith(METADATA_SUFFIX)]
+    return sorted(name for name in names if _is_valid_name(name))
+
+
+def _is_valid_name(name: str) -> bool:
+    try:
+        validate_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 def metadata_path(folder: str, name: str) -> str:

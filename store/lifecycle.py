@@ -81,14 +81,7 @@ class ObjectFiles:
 
 def not_found(files: ObjectFiles) -> ObjectNotFoundError:
     """Build the error for a missing object, listing what the namespace has."""
-    try:
-        present = sorted(
-            entry[: -len(layout.METADATA_SUFFIX)]
-            for entry in os.listdir(files.folder)
-            if entry.endswith(layout.METADATA_SUFFIX) and not entry.startswith(".")
-        )
-    except FileNotFoundError:
-        present = []
+    present = layout.list_object_names(files.folder)
     listing = ", ".join(present) if present else "none"
     return ObjectNotFoundError(
         f"no object {files.name!r} in namespace {files.namespace!r} (never registered, or "
@@ -160,7 +153,13 @@ def publish(
         if old is not None:
             # Holders of the old data keep their mapped pages; the file goes.
             layout.remove_file(files.data(old.object_id))
-            logger.debug("replaced %s registration %s", files.label, old.object_id)
+            logger.debug(
+                "replaced %s registration %s at %s (pid %d)",
+                files.label,
+                old.object_id,
+                files.data(old.object_id),
+                me.pid,
+            )
     except BaseException:
         # The lock file of an object that was never published goes too, so a
         # failed registration leaves no file behind. A metadata file that

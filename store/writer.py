@@ -87,7 +87,9 @@ def write_data(
         os.rename(temp, files.data(object_id))
     except BaseException as error:
         layout.remove_file(temp)
-        logger.debug("removed partial file %s of %s after %r", temp, files.label, error)
+        logger.debug(
+            "removed partial file %s of %s after %r (pid %d)", temp, files.label, error, me.pid
+        )
         if is_full(error):
             raise StoreFullError(
                 f"writing {files.label} failed: {error}; {_FULL_HINT}",

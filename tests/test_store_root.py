@@ -13,6 +13,7 @@ from memshare.store import (
     UnsupportedPlatformError,
     gc,
     layout,
+    list_objects,
     register_variables,
     retrieve_metadata,
     retrieve_views,
@@ -170,3 +171,27 @@ def test_namespace_wrong_mode(store_root: Path) -> None:
 
     with pytest.raises(StoreRootError, match="0o770"):
         retrieve_views("ns", "x")
+
+
+def test_root_not_writable(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tests may run as root, which bypasses permission bits, so the
+    # access check itself reports the folder as unwritable.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+
+    with pytest.raises(StoreRootError) as info:
+        register_variables("ns", {"x": np.zeros(2)})
+
+    assert str(store_root) in str(info.value)
+    assert "MEMSHARE_ROOT" in str(info.value)
+
+
+def test_foreign_entries_ignored(store_root: Path) -> None:
+    register_variables("ns", {"x": np.zeros(2)})
+    (store_root / "notes.txt").write_text("not a namespace")
+    (store_root / "ns" / "bad name.json").write_text("{}")
+
+    listed = [(m.namespace, m.name) for m in list_objects()]
+
+    assert listed == [("ns", "x")]
+    assert gc().objects == ()
+    assert (store_root / "notes.txt").exists()
