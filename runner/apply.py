@@ -287,6 +287,8 @@ class Pool:
         """Drop cached views of named objects that were released or re-registered."""
         stale = []
         root = os.environ.get(ROOT_VARIABLE)
+        # NOTE: views from another store root (MEMSHARE_ROOT changed between
+        # calls) are not checked here; they stay mapped until the pool closes.
         for namespace in {ref.namespace for ref in self._held if ref.root == root}:
             try:
                 current = store.retrieve_metadata(namespace)
