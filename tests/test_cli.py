@@ -21,11 +21,11 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import pytest
-
-import memshare
 from memshare.store import cli
 from memshare.store.cli import main
 from memshare.store.cli_format import format_age, format_shape, format_size
+
+import memshare
 
 SCRIPT: Final = Path(sys.executable).parent / "memshare"
 
@@ -120,9 +120,14 @@ def other_root() -> Iterator[Path]:
 
 
 def _listing_rows(output: str) -> dict[tuple[str, str], list[str]]:
+    """Split the ``ls`` table into cells, keyed by (namespace, name)."""
     lines = output.splitlines()
     assert lines[0].split() == LISTING_HEADERS
-    return {tuple(line.split()[:2]): line.split() for line in lines[1:]}
+    rows = {}
+    for line in lines[1:]:
+        cells = line.split()
+        rows[(cells[0], cells[1])] = cells
+    return rows
 
 
 # --- formatting --------------------------------------------------------------------------
@@ -144,9 +149,7 @@ def test_format_age(seconds: float, expected: str) -> None:
     assert format_age(seconds) == expected
 
 
-@pytest.mark.parametrize(
-    ("shape", "expected"), [((), "()"), ((7,), "7"), ((200, 100), "200x100")]
-)
+@pytest.mark.parametrize(("shape", "expected"), [((), "()"), ((7,), "7"), ((200, 100), "200x100")])
 def test_format_shape(shape: tuple[int, ...], expected: str) -> None:
     assert format_shape(shape) == expected
 
@@ -216,8 +219,17 @@ def test_ls_json_keys(store_root: Path, capsys: pytest.CaptureFixture[str]) -> N
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 1
     record = records[0]
-    for key in ("namespace", "name", "kind", "dtype", "shape", "nbytes", "views",
-                "owner_pid", "persistent"):
+    for key in (
+        "namespace",
+        "name",
+        "kind",
+        "dtype",
+        "shape",
+        "nbytes",
+        "views",
+        "owner_pid",
+        "persistent",
+    ):
         assert key in record, f"key {key!r} missing from {sorted(record)}"
     assert record["namespace"] == "demo"
     assert record["name"] == "matrix"
@@ -266,9 +278,7 @@ def test_show_matrix_corner(store_root: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_show_frame_head(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    frame = pd.DataFrame(
-        {"species": ["Adelie", "Gentoo", "Chinstrap"], "mass": [3750, 5000, 3500]}
-    )
+    frame = pd.DataFrame({"species": ["Adelie", "Gentoo", "Chinstrap"], "mass": [3750, 5000, 3500]})
     memshare.register_variables("penguins", {"frame": frame})
 
     assert main(["show", "penguins/frame", "--rows", "2"]) == 0

@@ -106,9 +106,7 @@ def work_dir(tmp_path: Path) -> Iterator[Path]:
 def test_wheel_installs_and_runs(work_dir: Path, store_root: Path) -> None:
     # PYTHONPATH could make the venv import the checkout instead of the wheel.
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("PYTHONPATH", "PYTHONHOME")
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")
     }
     env["MEMSHARE_ROOT"] = str(store_root)
 
