@@ -287,7 +287,7 @@ class _Worker:
         try:
             self._serve()
         except (EOFError, OSError) as error:
-            # The parent exited or closed the pipe: nobody waits for results.
+            # The parent exited or closed the pipe, so no one reads the results.
             logger.debug("pid %d: pipe to the parent closed (%r)", os.getpid(), error)
 
     def _serve(self) -> None:

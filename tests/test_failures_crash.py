@@ -131,7 +131,7 @@ def test_parent_killed_workers_exit(store_root, tmp_path):
         child.kill()
         child.wait()
 
-    # Each worker sees its pipe close and exits on its own.
+    # Each worker gets EOF on its pipe and exits on its own.
     deadline = time.monotonic() + 30
     while any(_state(pid) not in ("gone", "Z") for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
