@@ -1,8 +1,9 @@
 """The ``memshare`` command: list, inspect, preview and remove stored objects.
 
 Exit status: 0 on success, 1 when an object is missing or an operation fails,
-2 for invalid usage (a bad option, a malformed or invalid name). Errors are
-one line on stderr; ``--debug`` adds DEBUG logs and the traceback.
+2 for invalid usage (a bad option, a malformed or invalid name), 130 when
+interrupted. Errors are one line on stderr, and ``--debug`` adds DEBUG logs
+and the traceback.
 """
 
 from __future__ import annotations
@@ -383,6 +384,7 @@ def _run_rm(args: argparse.Namespace) -> int:
     removed: list[str] = []
     for meta in objects:
         label = f"{namespace}/{meta.name}"
+        logger.debug("removing %s (force=%s, pid %d)", label, args.force, os.getpid())
         try:
             release_variables(namespace, meta.name, require_unheld=not args.force)
         except ObjectInUseError as error:
@@ -506,7 +508,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
 
     with _debug_logging(args.debug):
-        logger.debug("running %s %s (pid %d)", PROG, args.command, os.getpid())
+        logger.debug(
+            "running %s %s in store root %s (pid %d)",
+            PROG,
+            args.command,
+            args.root or os.environ.get(ROOT_VARIABLE) or "(default)",
+            os.getpid(),
+        )
         try:
             with _root_override(args.root):
                 return _COMMANDS[args.command](args)
