@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-
 from memshare.store.errors import InvalidNameError, MemshareError
 from memshare.store.names import validate_name
 
@@ -156,7 +155,8 @@ class JobDocument:
                                  at_key=True)
             if allowed is not None and key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                fix = f"did you mean `{close[0]}`?" if close else f"valid keys: {', '.join(allowed)}"
+                valid = ", ".join(allowed)
+                fix = f"did you mean `{close[0]}`?" if close else f"valid keys: {valid}"
                 raise self.error((*path, key), f"unknown key {key!r}", fix, value=key,
                                  at_key=True)
 

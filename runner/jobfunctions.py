@@ -10,21 +10,23 @@ interpreter that does not have the job's folder on its path.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.machinery
 import importlib.util
 import logging
+import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
 import cloudpickle
-
 import memshare.store as store
 from memshare.runner.jobfile import JobDocument, Key, describe
+from memshare.store.layout import ROOT_VARIABLE
 
 __all__ = ["StepFunction", "release_fetched_views", "resolve_function"]
 
@@ -35,19 +37,22 @@ class StepFunction:
     """The function of a step, bound to its constants, as sent to the workers.
 
     Called as ``fn(element, *args, **vars, **kwargs)``. Variables the pool
-    passes by object name are renamed to their keyword argument, and
-    variables the pool cannot pass (objects of another namespace) are
-    attached in the calling process on first use.
+    passes by object name are renamed to their keyword argument. Variables
+    the pool cannot pass (objects of another namespace) are listed in
+    ``fetch`` as ``(namespace, name)`` and attached from the store ``root``
+    in the calling process on first use.
     """
 
     def __init__(self, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
-                 rename: dict[str, str], fetch: dict[str, tuple[str, str]], folder: str) -> None:
+                 rename: dict[str, str], fetch: dict[str, tuple[str, str]], folder: str,
+                 root: str) -> None:
         self.fn = fn
         self.args = tuple(args)
         self.kwargs = kwargs
         self.rename = rename
         self.fetch = fetch
         self.folder = folder
+        self.root = root
 
     def __call__(self, element: Any, **received: Any) -> Any:
         # Workers start from a fresh interpreter, so the rule that the job's
@@ -56,31 +61,49 @@ class StepFunction:
             sys.path.insert(0, self.folder)
         named = {self.rename.get(key, key): value for key, value in received.items()}
         for argument, (namespace, name) in self.fetch.items():
-            named[argument] = _fetched_view(namespace, name)
+            named[argument] = _fetched_view(self.root, namespace, name)
         return self.fn(element, *self.args, **named, **self.kwargs)
 
 
-# Views of objects from other namespaces, per process. Each holds one
-# reference that release_fetched_views drops in the parent; in a worker, the
-# store drops it when the worker exits at the end of the job.
-_fetched: dict[tuple[str, str], Any] = {}
+# Views of objects from other namespaces, per process and keyed by (root,
+# namespace, name). Each holds one reference: release_fetched_views drops it
+# in the parent, and in a worker the store drops it when the worker exits at
+# the end of the job.
+_fetched: dict[tuple[str, str, str], Any] = {}
 _fetched_lock = threading.Lock()
 
 
-def _fetched_view(namespace: str, name: str) -> Any:
+@contextlib.contextmanager
+def _store_root(root: str) -> Iterator[None]:
+    # The store reads MEMSHARE_ROOT at every call, and a worker's environment
+    # is that of the pool's first job, which may have used another root.
+    previous = os.environ.get(ROOT_VARIABLE)
+    os.environ[ROOT_VARIABLE] = root
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ROOT_VARIABLE, None)
+        else:
+            os.environ[ROOT_VARIABLE] = previous
+
+
+def _fetched_view(root: str, namespace: str, name: str) -> Any:
     with _fetched_lock:
-        if (namespace, name) not in _fetched:
-            _fetched[(namespace, name)] = store.retrieve_views(namespace, name)[name]
-        return _fetched[(namespace, name)]
+        if (root, namespace, name) not in _fetched:
+            with _store_root(root):
+                _fetched[(root, namespace, name)] = store.retrieve_views(namespace, name)[name]
+        return _fetched[(root, namespace, name)]
 
 
 def release_fetched_views() -> None:
     """Drop the views :class:`StepFunction` attached in this process."""
     with _fetched_lock:
-        for namespace, name in list(_fetched):
-            del _fetched[(namespace, name)]
+        for root, namespace, name in list(_fetched):
+            del _fetched[(root, namespace, name)]
             try:
-                store.release_views(namespace, name)
+                with _store_root(root):
+                    store.release_views(namespace, name)
             except store.MemshareError as error:
                 logger.warning("could not release the view of %s/%s: %s", namespace, name, error)
 

@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from memshare.runner.jobfile import JobDocument, Key
 
 __all__ = ["OUTPUT_FORMATS", "check_output", "summarize_result", "write_output"]

@@ -20,8 +20,15 @@ from pathlib import Path
 from typing import Final
 
 import memshare.store as store
-from memshare.runner.jobfile import JobDocument, JobSpec, Key, StepSpec, apply_override
-from memshare.runner.jobfile import load_job_file, parse_job
+from memshare.runner.jobfile import (
+    JobDocument,
+    JobSpec,
+    Key,
+    StepSpec,
+    apply_override,
+    load_job_file,
+    parse_job,
+)
 from memshare.runner.jobfunctions import StepFunction, resolve_function
 from memshare.runner.joboutputs import check_output
 from memshare.runner.jobsources import Source, parse_source
@@ -192,7 +199,8 @@ def _plan_step(doc: JobDocument, spec: JobSpec, step: StepSpec, known: dict[str,
             fetch[argument] = (item.namespace, item.name)
 
     fn = resolve_function(doc, (*step.key, "function"), step.function)
-    call = StepFunction(fn, step.args, step.kwargs, rename, fetch, str(doc.folder))
+    call = StepFunction(fn, step.args, step.kwargs, rename, fetch, str(doc.folder),
+                        store_root())
     logger.debug("planned step %s: %s of %s/%s with vars %s", step.name, step.mode,
                  source.namespace, source.name, step.vars)
     return StepPlan(step, call, source.namespace, source.name, tuple(variables), register)

@@ -29,9 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-import psutil
-
 import memshare.store as store
+import psutil
 from memshare.runner.apply import Pool
 from memshare.runner.errors import RemoteTraceback, TaskError
 from memshare.runner.jobfile import format_key

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 import memshare.runner.joboutputs as joboutputs
+import pytest
 from memshare.runner.jobfile import JobFileError
 from memshare.runner.jobplan import plan_job
 

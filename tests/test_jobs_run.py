@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import memshare
 from memshare.runner.jobplan import plan_job
 from memshare.runner.jobrun import JobFailedError, run_job
+
+import memshare
 
 FUNCS = '''
 import numpy as np
@@ -135,7 +135,8 @@ def test_unstorable_result(store_root: Path, job: Path) -> None:
 
 
 def test_output_that_does_not_fit(store_root: Path, job: Path) -> None:
-    (job.parent / "funcs.py").write_text(FUNCS + "\n\ndef ragged(x):\n    return x[: int(x[0]) + 1]\n")
+    ragged = "\n\ndef ragged(x):\n    return x[: int(x[0]) + 1]\n"
+    (job.parent / "funcs.py").write_text(FUNCS + ragged)
     job.write_text(JOB.replace("funcs:scale", "funcs:ragged").replace(
         "    args: [10]\n    kwargs: {offset: 1}\n", ""))
 

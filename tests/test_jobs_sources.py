@@ -6,15 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
-
-import memshare
 from memshare.runner.jobfile import JobFileError
 from memshare.runner.jobplan import plan_job
 from memshare.runner.jobrun import run_job
 from memshare.runner.jobsources import GENERATE_BLOCK, load_source
+
+import memshare
 
 FUNCS = '''
 def identity(x):
