@@ -7,9 +7,9 @@
     attach(path, layout) -> view      map the file read-only, build views in O(1)
 
 Each kind of value has its own module (``codec_numpy``, ``codec_pandas``,
-``codec_arrow``, ``codec_list``, ``codec_scalar``); this module dispatches by
-type and owns the file format's entry points. The store calls these functions;
-it creates the file, names it and removes it on failure.
+``codec_arrow``, ``codec_list``, ``codec_scalar``). This module dispatches by
+type and owns the file format's entry points. The store calls these functions,
+and it creates the file, names it and removes it on failure.
 """
 
 from __future__ import annotations
@@ -121,7 +121,11 @@ class Encoded:
         layout = {"format": FORMAT_VERSION, "kind": self.kind, "offset": offset, "length": length}
         logger.debug(
             "wrote %s object to %s: %d bytes (bound %d), pid %d",
-            self.kind, path, size, self.size_bound, os.getpid(),
+            self.kind,
+            path,
+            size,
+            self.size_bound,
+            os.getpid(),
         )
         return layout
 

@@ -46,7 +46,7 @@ class ArrowPart:
     Parameters
     ----------
     value : pyarrow.Array, ChunkedArray, RecordBatch or Table
-        The value; its buffers are referenced, not copied.
+        The value. Its buffers are referenced, not copied.
     """
 
     def __init__(self, value: ArrowValue) -> None:
@@ -77,7 +77,7 @@ class ArrowPart:
         self.size_bound = measure_segment(self._schema, self._batches) + ALIGNMENT
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:
-        """Write the value as one segment; return its (offset, length)."""
+        """Write the value as one segment and return its (offset, length)."""
         return write_segment(out, self._schema, self._batches)
 
 
@@ -85,12 +85,16 @@ def _user_schema(schema: pa.Schema, has_metadata: bool) -> pa.Schema:
     """Return ``schema`` without the codec's metadata keys."""
     if not has_metadata:
         return schema.remove_metadata()
-    metadata = {key: value for key, value in (schema.metadata or {}).items() if key not in (KIND_KEY, INFO_KEY)}
+    metadata = {
+        key: value
+        for key, value in (schema.metadata or {}).items()
+        if key not in (KIND_KEY, INFO_KEY)
+    }
     return schema.with_metadata(metadata)
 
 
 def read_arrow(reader: ipc.RecordBatchFileReader) -> ArrowValue:
-    """Return the stored Arrow value; its buffers are slices of the map."""
+    """Return the stored Arrow value, whose buffers are slices of the map."""
     kind = segment_kind(reader.schema)
     info = segment_info(reader.schema)
     schema = _user_schema(reader.schema, bool(info.get("has_metadata")))
@@ -102,7 +106,9 @@ def read_arrow(reader: ipc.RecordBatchFileReader) -> ArrowValue:
         return pa.chunked_array([batch.column(0) for batch in batches], type=schema.field(0).type)
     if kind == "record_batch":
         return batches[0].replace_schema_metadata(schema.metadata)
-    return pa.Table.from_batches(batches, schema=reader.schema).replace_schema_metadata(schema.metadata)
+    return pa.Table.from_batches(batches, schema=reader.schema).replace_schema_metadata(
+        schema.metadata
+    )
 
 
 def preview_arrow(value: ArrowValue, rows: int) -> str:

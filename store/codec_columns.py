@@ -1,8 +1,8 @@
 """pandas columns and index levels as single Arrow arrays, and back.
 
-Every column is stored as one Arrow array plus a small JSON ``spec`` that says
-how to rebuild the exact pandas dtype. The storage is chosen so that attaching
-shares the map wherever pandas can hold foreign memory:
+Every column is stored as one Arrow array plus a small JSON ``spec`` that
+records how to rebuild the exact pandas dtype. The storage is chosen so that
+attaching shares the map wherever pandas can hold foreign memory:
 
 ===================================  ======================================  ===========
 pandas dtype                         Arrow storage                           on attach
@@ -51,7 +51,19 @@ _MISSING_VALUES: Final[dict[int, object]] = {1: None, 2: np.nan, 3: pd.NA}
 
 #: Names of pandas' masked (nullable) dtypes, stored as raw values plus a raw mask.
 _MASKED_NAMES: Final = frozenset(
-    ["Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64", "boolean"]
+    [
+        "Int8",
+        "Int16",
+        "Int32",
+        "Int64",
+        "UInt8",
+        "UInt16",
+        "UInt32",
+        "UInt64",
+        "Float32",
+        "Float64",
+        "boolean",
+    ]
 )
 
 
@@ -90,7 +102,7 @@ def _raw_values(array: pa.Array, dtype: np.dtype) -> np.ndarray:
 
 
 def _single_chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Return one Arrow array; several chunks are concatenated, which copies them."""
+    """Return one Arrow array. Several chunks are concatenated, which copies them."""
     if isinstance(values, pa.ChunkedArray):
         if values.num_chunks == 1:
             return values.chunk(0)
@@ -170,7 +182,7 @@ def encode_column(values: pd.Series | pd.Index, location: str) -> tuple[pa.Array
     if isinstance(dtype, pd.StringDtype):
         na_value = "nan" if dtype.na_value is np.nan else "NA"
         spec = {"as": "string", "storage": dtype.storage, "na_value": na_value}
-        # Arrow-backed strings convert without a copy; python storage is converted.
+        # Arrow-backed strings convert without a copy, python storage by a copy.
         return _single_chunk(pa.array(values.array, type=pa.large_string())), spec
 
     if isinstance(dtype, pd.ArrowDtype):
@@ -182,14 +194,20 @@ def encode_column(values: pd.Series | pd.Index, location: str) -> tuple[pa.Array
         codes = np.asarray(categorical.codes)
         indices = pa.array(codes, mask=codes < 0)
         array = pa.DictionaryArray.from_arrays(indices, categories, ordered=bool(dtype.ordered))
-        return array, {"as": "category", "ordered": bool(dtype.ordered), "categories": categories_spec}
+        return array, {
+            "as": "category",
+            "ordered": bool(dtype.ordered),
+            "categories": categories_spec,
+        }
 
     if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.name in _MASKED_NAMES:
         masked = values.array
         # The public constructors (IntegerArray, FloatingArray, BooleanArray)
         # take the values and the bool mask as numpy arrays, so keep both raw.
         data, mask = masked._data, masked._mask
-        array = pa.StructArray.from_arrays([_raw_array(data), _raw_array(mask)], names=["values", "mask"])
+        array = pa.StructArray.from_arrays(
+            [_raw_array(data), _raw_array(mask)], names=["values", "mask"]
+        )
         return array, {"as": "masked", "dtype": dtype.name, "values": data.dtype.str}
 
     raise _unsupported(
@@ -199,28 +217,27 @@ def encode_column(values: pd.Series | pd.Index, location: str) -> tuple[pa.Array
     )
 
 
-
 def decode_column(array: pa.Array, spec: Spec) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """Rebuild the pandas array of a stored column, sharing the map where the spec allows."""
-    how = spec["as"]
+    storage = spec["as"]
 
-    if how == "numpy":
+    if storage == "numpy":
         dtype = np.dtype(spec["dtype"])
         return _raw_values(array, dtype)
 
-    if how == "datetimetz":
+    if storage == "datetimetz":
         # DatetimeTZDtype.__from_arrow__ wraps the int64 buffer without a copy
         # when the array has no validity bitmap, which the encoder guarantees.
         return pd.DatetimeTZDtype(spec["unit"], spec["tz"]).__from_arrow__(array)
 
-    if how == "string":
+    if storage == "string":
         na_value = np.nan if spec["na_value"] == "nan" else pd.NA
         return pd.StringDtype(spec["storage"], na_value=na_value).__from_arrow__(array)
 
-    if how == "arrow":
+    if storage == "arrow":
         return pd.arrays.ArrowExtensionArray(pa.chunked_array([array]))
 
-    if how == "category":
+    if storage == "category":
         dictionary = array.dictionary
         values = decode_column(dictionary, spec["categories"])
         categories = pd.Index(values, dtype=values.dtype, copy=False)
@@ -228,13 +245,13 @@ def decode_column(array: pa.Array, spec: Spec) -> np.ndarray | pd.api.extensions
         dtype = pd.CategoricalDtype(categories, ordered=spec["ordered"])
         return pd.Categorical.from_codes(codes, dtype=dtype)
 
-    if how == "masked":
+    if storage == "masked":
         dtype = pd.api.types.pandas_dtype(spec["dtype"])
         values = _raw_values(array.field("values"), np.dtype(spec["values"]))
         mask = _raw_values(array.field("mask"), np.dtype(bool))
         return dtype.construct_array_type()(values, mask, copy=False)
 
-    if how == "object_string":
+    if storage == "object_string":
         # Python str objects cannot live in the map, so this column is built in
         # this process. It is made read-only like the shared columns.
         if not spec.get("missing"):
@@ -247,4 +264,7 @@ def decode_column(array: pa.Array, spec: Spec) -> np.ndarray | pd.api.extensions
         objects.flags.writeable = False
         return objects
 
-    raise ValueError(f"column storage {how!r} is unknown to this version of memshare; register the object again")
+    raise ValueError(
+        f"column storage {storage!r} is unknown to this version of memshare; "
+        "register the object again with this version"
+    )

@@ -9,7 +9,7 @@
 
 The layout (or, for a nested list, the parent's index row) points at the
 index segment. Attaching maps the index columns as numpy views and builds no
-element, so it is O(1) in the number and size of the elements; ``view[i]``
+element, so it is O(1) in the number and size of the elements. ``view[i]``
 opens the segment of element i only.
 
 A list whose elements are all Python scalars of one type (bool, int within
@@ -43,7 +43,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["LazySequence", "SequencePart", "preview_sequence", "read_sequence"]
 
-_INDEX_FIELDS: Final = [pa.field("offset", pa.int64(), nullable=False), pa.field("length", pa.int64(), nullable=False)]
+_INDEX_FIELDS: Final = [
+    pa.field("offset", pa.int64(), nullable=False),
+    pa.field("length", pa.int64(), nullable=False),
+]
 
 #: Python scalar types a packed list may hold, with their Arrow types.
 _PACKED_TYPES: Final[dict[type, pa.DataType]] = {
@@ -103,15 +106,23 @@ class SequencePart:
         if packed is not None:
             arrow_type = _PACKED_TYPES[packed]
             info = {"length": len(value), "packed": packed.__name__}
-            self._schema = with_codec_metadata(pa.schema([pa.field("values", arrow_type)]), self.kind, info)
-            self._batch = pa.RecordBatch.from_arrays([pa.array(value, type=arrow_type)], schema=self._schema)
+            self._schema = with_codec_metadata(
+                pa.schema([pa.field("values", arrow_type)]), self.kind, info
+            )
+            self._batch = pa.RecordBatch.from_arrays(
+                [pa.array(value, type=arrow_type)], schema=self._schema
+            )
             self.dtype = packed.__name__
             self.nbytes = int(self._batch.nbytes)
             self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT
             return
 
-        self._elements = [encode_element(item, f"{location}[{number}]") for number, item in enumerate(value)]
-        self._schema = with_codec_metadata(pa.schema(_INDEX_FIELDS), self.kind, {"length": len(value)})
+        self._elements = [
+            encode_element(item, f"{location}[{number}]") for number, item in enumerate(value)
+        ]
+        self._schema = with_codec_metadata(
+            pa.schema(_INDEX_FIELDS), self.kind, {"length": len(value)}
+        )
 
         kinds = list(dict.fromkeys(part.kind for part in self._elements))
         self.dtype = ", ".join(kinds) if kinds else "empty"
@@ -122,10 +133,12 @@ class SequencePart:
         zeros = np.zeros(len(value), dtype=np.int64)
         self._batch = _index_batch(self._schema, zeros, zeros)
         index_size = measure_segment(self._schema, [self._batch])
-        self.size_bound = sum(part.size_bound + ALIGNMENT for part in self._elements) + index_size + ALIGNMENT
+        self.size_bound = (
+            sum(part.size_bound + ALIGNMENT for part in self._elements) + index_size + ALIGNMENT
+        )
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:
-        """Write every element, then the index; return the index's (offset, length)."""
+        """Write every element, then the index, and return the index's (offset, length)."""
         if self._packed:
             return write_segment(out, self._schema, [self._batch])
 
@@ -155,9 +168,9 @@ def _elements_equal(left: object, right: object) -> bool:
 class LazySequence(Sequence[Any]):
     """A read-only list or tuple view whose elements are built on first access.
 
-    ``len`` is O(1), ``view[i]`` builds element i (once, then it is cached),
-    negative indices and slices work, slices are lazy too. ``kind`` is
-    ``"list"`` or ``"tuple"``; a ``"tuple"`` view compares equal to tuples and
+    ``len`` is O(1), and ``view[i]`` builds element i once and caches it.
+    Negative indices work, and slices are lazy views too. ``kind`` is
+    ``"list"`` or ``"tuple"``. A ``"tuple"`` view compares equal to tuples and
     a ``"list"`` view to lists, as Python's own types do. Pickling a view
     pickles the materialized list or tuple.
     """
@@ -172,7 +185,7 @@ class LazySequence(Sequence[Any]):
         cache: dict[int, object] | None = None,
     ) -> None:
         self.kind = kind
-        # Positions in the stored list; a slice of the view slices the range.
+        # Positions in the stored list. A slice of the view slices the range.
         self._positions = positions
         self._load = load
         # Elements built so far, keyed by stored position. Slices share the
@@ -197,7 +210,9 @@ class LazySequence(Sequence[Any]):
         if number < 0:
             number += count
         if not 0 <= number < count:
-            raise IndexError(f"{self.kind} index {index} is out of range for a {self.kind} of {count} elements")
+            raise IndexError(
+                f"{self.kind} index {index} is out of range for a {self.kind} of {count} elements"
+            )
 
         position = self._positions[number]
         if position not in self._cache:
@@ -249,7 +264,9 @@ def _short_repr(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def read_sequence(reader: ipc.RecordBatchFileReader, load_segment: Callable[[int, int], object]) -> LazySequence:
+def read_sequence(
+    reader: ipc.RecordBatchFileReader, load_segment: Callable[[int, int], object]
+) -> LazySequence:
     """Return the lazy view of a stored list or tuple from its index (or packed) segment.
 
     ``load_segment(offset, length)`` builds the view of one element segment.
@@ -265,8 +282,12 @@ def read_sequence(reader: ipc.RecordBatchFileReader, load_segment: Callable[[int
 
     else:
         # Zero-copy views of the index columns: no pass over the elements.
-        offsets = np.frombuffer(batch.column(0).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows)
-        lengths = np.frombuffer(batch.column(1).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows)
+        offsets = np.frombuffer(
+            batch.column(0).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows
+        )
+        lengths = np.frombuffer(
+            batch.column(1).buffers()[1] or b"", dtype=np.int64, count=batch.num_rows
+        )
 
         def load(position: int) -> object:
             return load_segment(int(offsets[position]), int(lengths[position]))

@@ -40,8 +40,8 @@ def check_dtype(dtype: np.dtype, location: str) -> None:
     """
     if dtype.kind == "O":
         raise UnsupportedTypeError(
-            f"{location} is a numpy array of dtype object, which holds Python object "
-            "pointers that other processes cannot read; convert it first, e.g. "
+            f"{location} is a numpy array of dtype object, which contains pointers "
+            "to Python objects that other processes cannot read; convert it first, e.g. "
             "arr.astype(str) for strings, arr.astype(float) or another numeric dtype "
             "for numbers, or a pandas Series with dtype 'string'",
             location=location,
@@ -90,7 +90,7 @@ class NdarrayPart:
                 location=location,
             )
 
-        # Both flags hold for 1-d and one-element arrays; call those C order.
+        # Both flags are set for 1-d and one-element arrays, which count as C order.
         if array.flags.c_contiguous:
             order = "C"
         elif array.flags.f_contiguous:
@@ -116,7 +116,7 @@ class NdarrayPart:
         self._pad, self.size_bound = plan_raw(self._schema, self.nbytes)
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:
-        """Write the array as one raw segment; return its (offset, length)."""
+        """Write the array as one raw segment and return its (offset, length)."""
         batch = raw_batch(self._schema, self._data, self._pad)
         return write_segment(out, self._schema, [batch])
 
@@ -138,13 +138,13 @@ def read_ndarray(reader: ipc.RecordBatchFileReader) -> np.ndarray:
     for n in shape:
         count *= n
     if dtype.itemsize == 0 or count == 0:
-        # frombuffer rejects zero-size items; an empty array shares nothing.
+        # frombuffer rejects zero-size items, and an empty array has no data to share.
         empty = np.empty(shape, dtype=dtype, order=order)
         empty.flags.writeable = False
         return empty
 
-    # The pyarrow Buffer keeps the memory map alive for as long as the array
-    # (through its base) exists; numpy drops it when the array is collected.
+    # The array's base refers to the pyarrow Buffer, which keeps the memory
+    # map alive. numpy drops that reference when the array is collected.
     flat = np.frombuffer(data, dtype=dtype, count=count)
     return flat.reshape(shape, order=order)
 

@@ -80,11 +80,17 @@ def _labels_to_json(labels: pd.Index, location: str) -> Spec:
         return {"range": [labels.start, labels.stop, labels.step], "name": name}
     if isinstance(labels, pd.MultiIndex):
         return {
-            "levels": [_labels_to_json(labels.get_level_values(i), location) for i in range(labels.nlevels)],
+            "levels": [
+                _labels_to_json(labels.get_level_values(i), location) for i in range(labels.nlevels)
+            ],
             "names": [_label_to_json(name, location) for name in labels.names],
         }
     values = [_label_to_json(label, location) for label in labels]
-    return {"values": values, "dtype": str(labels.dtype), "name": _label_to_json(labels.name, location)}
+    return {
+        "values": values,
+        "dtype": str(labels.dtype),
+        "name": _label_to_json(labels.name, location),
+    }
 
 
 def _labels_from_json(spec: Spec) -> pd.Index:
@@ -92,7 +98,9 @@ def _labels_from_json(spec: Spec) -> pd.Index:
         return pd.RangeIndex(*spec["range"], name=_label_from_json(spec["name"]))
     if "levels" in spec:
         levels = [_labels_from_json(level) for level in spec["levels"]]
-        return pd.MultiIndex.from_arrays(levels, names=[_label_from_json(name) for name in spec["names"]])
+        return pd.MultiIndex.from_arrays(
+            levels, names=[_label_from_json(name) for name in spec["names"]]
+        )
     values = [_label_from_json(value) for value in spec["values"]]
     return pd.Index(values, dtype=spec["dtype"], name=_label_from_json(spec["name"]))
 
@@ -108,7 +116,10 @@ def _as_index(values: object, name: object) -> pd.Index:
 def _encode_index(index: pd.Index, location: str) -> tuple[list[pa.Array], Spec]:
     """Return the index's Arrow arrays (none for a RangeIndex) and its spec."""
     if isinstance(index, pd.RangeIndex):
-        return [], {"range": [index.start, index.stop, index.step], "name": _label_to_json(index.name, location)}
+        return [], {
+            "range": [index.start, index.stop, index.step],
+            "name": _label_to_json(index.name, location),
+        }
 
     if isinstance(index, pd.MultiIndex):
         # Each level is a dictionary array of the level's codes and values,
@@ -143,8 +154,8 @@ def _decode_index(arrays: list[pa.Array], spec: Spec) -> pd.Index:
 
     index = _as_index(decode_column(arrays[0], spec["flat"]), _label_from_json(spec["name"]))
     if spec.get("freq") is not None:
-        # NOTE: pandas checks the frequency against the values, one pass over
-        # the index; the index is one column, so attach stays cheap in practice.
+        # NOTE: pandas checks the frequency against the values, which is one
+        # pass over the index (not over the columns), so attach is O(rows) here.
         index = type(index)(index, freq=spec["freq"])
     return index
 
@@ -163,7 +174,7 @@ class FramePart:
     Parameters
     ----------
     value : pandas.DataFrame or pandas.Series
-        The value; its numpy and Arrow buffers are referenced, not copied.
+        The value. Its numpy and Arrow buffers are referenced, not copied.
     location : str
         Where the value sits in the registered object, for error messages.
     """
@@ -211,7 +222,7 @@ class FramePart:
         self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:
-        """Write the frame as one segment; return its (offset, length)."""
+        """Write the frame as one segment and return its (offset, length)."""
         return write_segment(out, self._schema, [self._batch])
 
 
@@ -223,7 +234,9 @@ def read_frame(reader: ipc.RecordBatchFileReader) -> pd.DataFrame | pd.Series:
     column_specs: list[Spec] = info["columns"]  # type: ignore[assignment]
     count = len(column_specs)
 
-    columns = [decode_column(batch.column(number), spec) for number, spec in enumerate(column_specs)]
+    columns = [
+        decode_column(batch.column(number), spec) for number, spec in enumerate(column_specs)
+    ]
     index_arrays = [batch.column(number) for number in range(count, batch.num_columns)]
     index = _decode_index(index_arrays, info["index"])  # type: ignore[arg-type]
 
@@ -250,7 +263,9 @@ def read_frame(reader: ipc.RecordBatchFileReader) -> pd.DataFrame | pd.Series:
 def preview_frame(value: pd.DataFrame | pd.Series, rows: int) -> str:
     """Return the head of a frame or Series with its shape."""
     head = value.head(max(int(rows), 0))
-    with pd.option_context("display.max_columns", 20, "display.width", 100, "display.max_colwidth", 30):
+    with pd.option_context(
+        "display.max_columns", 20, "display.width", 100, "display.max_colwidth", 30
+    ):
         body = head.to_string()
     kind = "DataFrame" if isinstance(value, pd.DataFrame) else "Series"
     return f"{kind} shape={value.shape}\n{body}"

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["ScalarPart", "is_scalar", "read_scalar"]
 
 #: Python scalar types stored as they are, with their Arrow type. Integers
-#: outside int64 are stored as decimal text; complex as two float64 fields.
+#: outside int64 are stored as decimal text, and complex as two float64 fields.
 _PYTHON_TYPES: Final[dict[type, pa.DataType]] = {
     type(None): pa.null(),
     bool: pa.bool_(),
@@ -95,15 +95,19 @@ class ScalarPart:
             stored = {"real": value.real, "imag": value.imag}  # type: ignore[attr-defined]
 
         info = {"python": python_type.__name__, "as_text": as_text}
-        self._schema = with_codec_metadata(pa.schema([pa.field("value", arrow_type)]), self.kind, info)
-        self._batch = pa.RecordBatch.from_arrays([pa.array([stored], type=arrow_type)], schema=self._schema)
+        self._schema = with_codec_metadata(
+            pa.schema([pa.field("value", arrow_type)]), self.kind, info
+        )
+        self._batch = pa.RecordBatch.from_arrays(
+            [pa.array([stored], type=arrow_type)], schema=self._schema
+        )
 
         self.dtype = python_type.__name__
         self.nbytes = int(self._batch.nbytes)
         self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:
-        """Write the scalar as one segment; return its (offset, length)."""
+        """Write the scalar as one segment and return its (offset, length)."""
         if self._array_part is not None:
             return self._array_part.write_into(out)
         return write_segment(out, self._schema, [self._batch])
@@ -113,7 +117,7 @@ def read_scalar(reader: ipc.RecordBatchFileReader) -> object:
     """Return the stored scalar as its original Python or numpy type."""
     info = segment_info(reader.schema)
     if "dtype" in info:
-        # A numpy scalar, stored as a 0-d array; indexing copies the one value out.
+        # A numpy scalar is stored as a 0-d array, and indexing copies the value out.
         return read_ndarray(reader)[()]
 
     value = reader.get_batch(0).column(0)[0].as_py()

@@ -85,7 +85,7 @@ class _SegmentSink(io.RawIOBase):
 
 
 def pad_to_alignment(out: BinaryIO) -> int:
-    """Write zero bytes up to the next multiple of :data:`ALIGNMENT`; return the position."""
+    """Write zero bytes up to the next multiple of :data:`ALIGNMENT` and return the position."""
     position = out.tell()
     gap = -position % ALIGNMENT
     if gap:
@@ -103,7 +103,9 @@ def with_codec_metadata(
     return schema.with_metadata(metadata)
 
 
-def write_segment(out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tuple[int, int]:
+def write_segment(
+    out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
+) -> tuple[int, int]:
     """Write one Arrow IPC file at the next aligned position of ``out``.
 
     Returns
@@ -153,7 +155,7 @@ def segment_info(schema: pa.Schema) -> dict[str, object]:
 def open_segment(mapped: pa.Buffer, offset: int, length: int) -> ipc.RecordBatchFileReader:
     """Open the segment at ``offset`` of the mapped object file, zero-copy.
 
-    Reading the footer and the schema is O(1) in the data size; batches read
+    Reading the footer and the schema is O(1) in the data size. Batches read
     from the returned reader are slices of ``mapped``.
     """
     if offset < 0 or length <= 0 or offset + length > mapped.size:
@@ -184,7 +186,10 @@ def raw_batch(schema: pa.Schema, data: pa.Buffer, pad: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pad_column, data_column], schema=schema)
 
 
-RAW_FIELDS: Final = [pa.field("pad", pa.binary(), nullable=False), pa.field("data", pa.large_binary(), nullable=False)]
+RAW_FIELDS: Final = [
+    pa.field("pad", pa.binary(), nullable=False),
+    pa.field("data", pa.large_binary(), nullable=False),
+]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -221,10 +226,12 @@ def plan_raw(schema: pa.Schema, nbytes: int) -> tuple[int, int]:
     for _ in range(ALIGNMENT // 8):
         position, probe_size = _probe_raw(message, pad)
         if position % ALIGNMENT == 0:
-            # The probe holds 1 data byte padded to 8; the real data replaces it.
+            # The probe contains 1 data byte padded to 8, which the real data replaces.
             return pad, probe_size + nbytes + ALIGNMENT
         pad += 8
-    raise RuntimeError(f"could not align the data buffer of a raw segment (last position {position})")
+    raise RuntimeError(
+        f"could not align the data buffer of a raw segment (last position {position})"
+    )
 
 
 def read_raw(reader: ipc.RecordBatchFileReader) -> pa.Buffer:

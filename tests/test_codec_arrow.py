@@ -51,7 +51,10 @@ def buffers_in_map(value: pa.Array, path: Path) -> bool:
     ranges = mapped_ranges(path)
     buffers = [buffer for buffer in value.buffers() if buffer is not None and buffer.size]
     return bool(buffers) and all(
-        any(start <= buffer.address and buffer.address + buffer.size <= end for start, end in ranges) for buffer in buffers
+        any(
+            start <= buffer.address and buffer.address + buffer.size <= end for start, end in ranges
+        )
+        for buffer in buffers
     )
 
 
@@ -73,13 +76,17 @@ def sample_table() -> pa.Table:
     ("original", "kind"),
     [
         pytest.param(pa.array([1.5, None, 2.5]), "arrow_array", id="array"),
-        pytest.param(pa.array(["a", "b"], type=pa.large_string()), "arrow_array", id="large-string"),
+        pytest.param(
+            pa.array(["a", "b"], type=pa.large_string()), "arrow_array", id="large-string"
+        ),
         pytest.param(pa.array([], type=pa.int8()), "arrow_array", id="empty"),
         pytest.param(pa.chunked_array([[1, 2], [], [3]]), "chunked_array", id="chunked"),
         pytest.param(pa.chunked_array([], type=pa.string()), "chunked_array", id="chunked-empty"),
         pytest.param(sample_table().to_batches()[0], "record_batch", id="record-batch"),
         pytest.param(sample_table(), "table", id="table"),
-        pytest.param(pa.concat_tables([sample_table(), sample_table()]), "table", id="table-two-chunks"),
+        pytest.param(
+            pa.concat_tables([sample_table(), sample_table()]), "table", id="table-two-chunks"
+        ),
         pytest.param(pa.table({"a": [1]}), "table", id="table-no-metadata"),
     ],
 )

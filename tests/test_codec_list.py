@@ -109,8 +109,15 @@ def test_sequence_behaviour(shm_dir: Path) -> None:
 def test_repr_short(shm_dir: Path) -> None:
     view, _, _ = round_trip([np.zeros(3), "a", 1, 2, 3], shm_dir)
     text = repr(view)
-    assert text.startswith("<memshare list view of 5 elements: [ndarray(<f8, shape=(3,)), 'a', 1, ...")
-    assert codec.preview(view, 2).splitlines() == ["list length=5", "[0] ndarray(<f8, shape=(3,))", "[1] 'a'", "..."]
+    assert text.startswith(
+        "<memshare list view of 5 elements: [ndarray(<f8, shape=(3,)), 'a', 1, ..."
+    )
+    assert codec.preview(view, 2).splitlines() == [
+        "list length=5",
+        "[0] ndarray(<f8, shape=(3,))",
+        "[1] 'a'",
+        "...",
+    ]
 
 
 def test_attach_builds_no_element(shm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,7 +176,11 @@ def test_pickle_materializes(shm_dir: Path) -> None:
     [
         pytest.param([1, np.array([object()], dtype=object)], "value[1]", id="element"),
         pytest.param([[1], (2, {"a": 1})], "value[1][1]", id="nested-dict"),
-        pytest.param([pd.DataFrame({"x": pd.Series([1, "a"], dtype=object)})], "value[0] column 'x'", id="frame-column"),
+        pytest.param(
+            [pd.DataFrame({"x": pd.Series([1, "a"], dtype=object)})],
+            "value[0] column 'x'",
+            id="frame-column",
+        ),
         pytest.param((1, 2, {3}), "value[2]", id="set-in-tuple"),
     ],
 )

@@ -53,7 +53,8 @@ def assert_same_array(view: np.ndarray, original: np.ndarray) -> None:
 ALL_DTYPES = [
     "?", "b", "B", "h", "H", "i", "I", "l", "L", "q", "Q",
     "e", "f", "d", "g", "F", "D", "G", ">i4", ">f8",
-    "M8", "M8[Y]", "M8[M]", "M8[W]", "M8[D]", "M8[h]", "M8[m]", "M8[s]", "M8[ms]", "M8[us]", "M8[ns]",
+    "M8", "M8[Y]", "M8[M]", "M8[W]", "M8[D]", "M8[h]", "M8[m]", "M8[s]",
+    "M8[ms]", "M8[us]", "M8[ns]", "M8[as]",
     "m8", "m8[Y]", "m8[D]", "m8[h]", "m8[m]", "m8[ps]",
     "S1", "S7", "U1", "U5", "V3",
 ]  # fmt: skip
@@ -169,7 +170,9 @@ def test_file_readable_by_pyarrow(shm_dir: Path) -> None:
     [
         pytest.param(np.array([1, "a"], dtype=object), "astype(str)", id="object"),
         pytest.param(np.zeros(2, dtype=[("a", "i4"), ("b", "f8")]), "DataFrame", id="structured"),
-        pytest.param(np.array(["a", "bc"], dtype=np.dtypes.StringDType()), "astype('U')", id="stringdtype"),
+        pytest.param(
+            np.array(["a", "bc"], dtype=np.dtypes.StringDType()), "astype('U')", id="stringdtype"
+        ),
         pytest.param(np.ma.masked_array([1, 2], mask=[0, 1]), "filled", id="masked"),
     ],
 )
@@ -203,7 +206,9 @@ numeric_dtypes = st.one_of(
 
 @st.composite
 def arrays_in_any_layout(draw: st.DrawFn) -> np.ndarray:
-    array = draw(hnp.arrays(numeric_dtypes, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)))
+    array = draw(
+        hnp.arrays(numeric_dtypes, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
+    )
     layout = draw(st.sampled_from(["C", "F", "reversed", "strided", "transposed"]))
     if layout == "F":
         return np.asfortranarray(array)
@@ -216,7 +221,9 @@ def arrays_in_any_layout(draw: st.DrawFn) -> np.ndarray:
     return array
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(original=arrays_in_any_layout())
 def test_any_array_round_trip(shm_dir: Path, original: np.ndarray) -> None:
     view, encoded, _ = round_trip(original, shm_dir)

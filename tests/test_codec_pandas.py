@@ -59,7 +59,9 @@ def assert_same_frame(view: object, original: pd.DataFrame | pd.Series) -> None:
     assert type(view) is type(original)
     if isinstance(original, pd.DataFrame):
         assert isinstance(view, pd.DataFrame)
-        pd.testing.assert_frame_equal(view, original, check_exact=True, check_column_type=True, check_index_type=True)
+        pd.testing.assert_frame_equal(
+            view, original, check_exact=True, check_column_type=True, check_index_type=True
+        )
         assert [repr(dtype) for dtype in view.dtypes] == [repr(dtype) for dtype in original.dtypes]
         assert repr(view.columns) == repr(original.columns)
     else:
@@ -86,11 +88,17 @@ def every_dtype_frame(index: pd.Index | None = None) -> pd.DataFrame:
             "string_python": pd.array(["a", None, ""], dtype="string[python]"),
             "string_pyarrow": pd.array(["a\0b", None, "\U0001f600"], dtype="string[pyarrow]"),
             "str": pd.Series(["", None, "\U0001f600x"], dtype="str"),
-            "category": pd.Categorical(["a", "b", None], categories=["b", "a", "unused"], ordered=True),
+            "category": pd.Categorical(
+                ["a", "b", None], categories=["b", "a", "unused"], ordered=True
+            ),
             "int_category": pd.Categorical([10, 20, 10]),
-            "datetime": pd.to_datetime(["2020-01-01", None, "1900-05-06 07:08:09.123456"], format="ISO8601"),
+            "datetime": pd.to_datetime(
+                ["2020-01-01", None, "1900-05-06 07:08:09.123456"], format="ISO8601"
+            ),
             "datetime_ns": pd.to_datetime(["2020-01-01", None, "2262-01-01"]).as_unit("ns"),
-            "datetime_tz": pd.to_datetime(["2020-01-01", None, "2021-07-01"]).tz_localize("Europe/Berlin"),
+            "datetime_tz": pd.to_datetime(["2020-01-01", None, "2021-07-01"]).tz_localize(
+                "Europe/Berlin"
+            ),
             "timedelta": pd.to_timedelta([1, None, -3], unit="s"),
             "object": pd.Series(["a", None, "c\0"], dtype=object),
             "object_mixed_missing": pd.Series([np.nan, None, pd.NA], dtype=object),
@@ -108,8 +116,13 @@ INDEXES = [
     pytest.param(pd.Index([7, 3, 7], name="key"), id="int-named"),
     pytest.param(pd.Index(["x", "y", None], dtype=object), id="object"),
     pytest.param(pd.Index(["x", "y", "z"]), id="str"),
-    pytest.param(pd.date_range("2021-01-01", periods=3, freq="h", tz="UTC", name="when"), id="datetime-tz-freq"),
-    pytest.param(pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["k", None]), id="multi"),
+    pytest.param(
+        pd.date_range("2021-01-01", periods=3, freq="h", tz="UTC", name="when"),
+        id="datetime-tz-freq",
+    ),
+    pytest.param(
+        pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["k", None]), id="multi"
+    ),
     pytest.param(pd.CategoricalIndex(["p", "q", "p"]), id="categorical"),
 ]
 
@@ -140,7 +153,10 @@ def test_object_missing_values_kept(shm_dir: Path) -> None:
     [
         pytest.param([0, 1, 2], id="int"),
         pytest.param(["a", "a", "b"], id="duplicate"),
-        pytest.param(pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["top", "sub"]), id="multi"),
+        pytest.param(
+            pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["top", "sub"]),
+            id="multi",
+        ),
         pytest.param(pd.Index([1.5, np.nan, 3.0], name="floats"), id="float-nan"),
         pytest.param(pd.Index([("t", 1), "s", None], dtype=object), id="mixed-object"),
         pytest.param(pd.to_datetime(["2020", "2021", "2022"]), id="datetime"),
@@ -243,13 +259,45 @@ def test_frame_valid_after_unlink(shm_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("original", "where", "fix"),
     [
-        pytest.param(pd.DataFrame({"ok": [1, 2], "bad": pd.Series([1, "a"], dtype=object)}), "column 'bad'", "astype(str)", id="object-mixed"),
-        pytest.param(pd.DataFrame({"b": pd.Series([b"x", b"y"], dtype=object)}), "column 'b'", "astype(str)", id="object-bytes"),
-        pytest.param(pd.DataFrame({"p": pd.period_range("2020", periods=2, freq="M")}), "column 'p'", "astype(str)", id="period"),
-        pytest.param(pd.DataFrame({"i": pd.interval_range(0, 2)}), "column 'i'", "astype(str)", id="interval"),
-        pytest.param(pd.DataFrame({"s": pd.arrays.SparseArray([0, 1])}), "column 's'", "astype(str)", id="sparse"),
-        pytest.param(pd.Series([1, 2], index=pd.Index([object(), 1], dtype=object)), "index", "astype(str)", id="object-index"),
-        pytest.param(pd.DataFrame({"t": pd.Series(["a", pd.NaT], dtype=object)}), "column 't'", "astype(str)", id="object-nat"),
+        pytest.param(
+            pd.DataFrame({"ok": [1, 2], "bad": pd.Series([1, "a"], dtype=object)}),
+            "column 'bad'",
+            "astype(str)",
+            id="object-mixed",
+        ),
+        pytest.param(
+            pd.DataFrame({"b": pd.Series([b"x", b"y"], dtype=object)}),
+            "column 'b'",
+            "astype(str)",
+            id="object-bytes",
+        ),
+        pytest.param(
+            pd.DataFrame({"p": pd.period_range("2020", periods=2, freq="M")}),
+            "column 'p'",
+            "astype(str)",
+            id="period",
+        ),
+        pytest.param(
+            pd.DataFrame({"i": pd.interval_range(0, 2)}), "column 'i'", "astype(str)", id="interval"
+        ),
+        pytest.param(
+            pd.DataFrame({"s": pd.arrays.SparseArray([0, 1])}),
+            "column 's'",
+            "astype(str)",
+            id="sparse",
+        ),
+        pytest.param(
+            pd.Series([1, 2], index=pd.Index([object(), 1], dtype=object)),
+            "index",
+            "astype(str)",
+            id="object-index",
+        ),
+        pytest.param(
+            pd.DataFrame({"t": pd.Series(["a", pd.NaT], dtype=object)}),
+            "column 't'",
+            "astype(str)",
+            id="object-nat",
+        ),
     ],
 )
 def test_unsupported_column_error(original: object, where: str, fix: str) -> None:
@@ -290,30 +338,56 @@ def column_strategy(rows: int) -> st.SearchStrategy[object]:
     ints = st.integers(-(2**31), 2**31 - 1)
     return st.one_of(
         st.lists(ints, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.int64)),
-        st.lists(st.integers(0, 2**16 - 1), min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.uint16)),
-        st.lists(st.floats(width=32), min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.float32)),
+        st.lists(st.integers(0, 2**16 - 1), min_size=rows, max_size=rows).map(
+            lambda v: np.array(v, dtype=np.uint16)
+        ),
+        st.lists(st.floats(width=32), min_size=rows, max_size=rows).map(
+            lambda v: np.array(v, dtype=np.float32)
+        ),
         st.lists(floats, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=np.float64)),
         st.lists(st.booleans(), min_size=rows, max_size=rows).map(np.array),
-        st.lists(st.one_of(st.none(), ints), min_size=rows, max_size=rows).map(lambda v: pd.array(v, dtype="Int64")),
-        st.lists(st.one_of(st.none(), st.booleans()), min_size=rows, max_size=rows).map(lambda v: pd.array(v, dtype="boolean")),
-        st.lists(maybe_text, min_size=rows, max_size=rows).map(lambda v: pd.array(v, dtype="string[python]")),
-        st.lists(maybe_text, min_size=rows, max_size=rows).map(lambda v: pd.array(v, dtype="string[pyarrow]")),
-        st.lists(maybe_text, min_size=rows, max_size=rows).map(lambda v: pd.Series(v, dtype="str").array),
+        st.lists(st.one_of(st.none(), ints), min_size=rows, max_size=rows).map(
+            lambda v: pd.array(v, dtype="Int64")
+        ),
+        st.lists(st.one_of(st.none(), st.booleans()), min_size=rows, max_size=rows).map(
+            lambda v: pd.array(v, dtype="boolean")
+        ),
+        st.lists(maybe_text, min_size=rows, max_size=rows).map(
+            lambda v: pd.array(v, dtype="string[python]")
+        ),
+        st.lists(maybe_text, min_size=rows, max_size=rows).map(
+            lambda v: pd.array(v, dtype="string[pyarrow]")
+        ),
+        st.lists(maybe_text, min_size=rows, max_size=rows).map(
+            lambda v: pd.Series(v, dtype="str").array
+        ),
         st.lists(maybe_text, min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype=object)),
         st.lists(st.sampled_from(["a", "b", None]), min_size=rows, max_size=rows).map(
             lambda v: pd.Categorical(v, categories=["b", "a"], ordered=True)
         ),
-        st.lists(st.one_of(st.none(), st.integers(-(10**12), 10**12)), min_size=rows, max_size=rows).map(
-            lambda v: pd.to_datetime([None if x is None else x for x in v], unit="s").tz_localize("America/New_York")
+        st.lists(
+            st.one_of(st.none(), st.integers(-(2**31), 2**31)), min_size=rows, max_size=rows
+        ).map(
+            lambda v: pd.to_datetime([None if x is None else x for x in v], unit="s").tz_localize(
+                "America/New_York"
+            )
         ),
-        st.lists(st.integers(-(10**15), 10**15), min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype="m8[ns]")),
-        st.lists(st.integers(-(10**15), 10**15), min_size=rows, max_size=rows).map(lambda v: np.array(v, dtype="M8[ms]")),
+        st.lists(st.integers(-(10**15), 10**15), min_size=rows, max_size=rows).map(
+            lambda v: np.array(v, dtype="m8[ns]")
+        ),
+        st.lists(st.integers(-(10**15), 10**15), min_size=rows, max_size=rows).map(
+            lambda v: np.array(v, dtype="M8[ms]")
+        ),
     )
 
 
 def index_strategy(rows: int) -> st.SearchStrategy[pd.Index]:
     return st.one_of(
-        st.builds(lambda start, step: pd.RangeIndex(start, start + rows * step, step), st.integers(-5, 5), st.integers(1, 3)),
+        st.builds(
+            lambda start, step: pd.RangeIndex(start, start + rows * step, step),
+            st.integers(-5, 5),
+            st.integers(1, 3),
+        ),
         st.lists(st.integers(-(2**63), 2**63 - 1), min_size=rows, max_size=rows).map(
             lambda v: pd.Index(v, dtype="int64", name="ints")
         ),
@@ -321,13 +395,21 @@ def index_strategy(rows: int) -> st.SearchStrategy[pd.Index]:
         st.lists(st.integers(0, 10**9), min_size=rows, max_size=rows).map(
             lambda v: pd.DatetimeIndex(np.array(v, dtype="M8[s]")).tz_localize("UTC")
         ),
-        st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 3)), min_size=rows, max_size=rows).map(
-            lambda v: pd.MultiIndex.from_tuples(v, names=["l", "n"]) if v else pd.MultiIndex.from_arrays([[], []], names=["l", "n"])
+        st.lists(
+            st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 3)), min_size=rows, max_size=rows
+        ).map(
+            lambda v: (
+                pd.MultiIndex.from_tuples(v, names=["l", "n"])
+                if v
+                else pd.MultiIndex.from_arrays([[], []], names=["l", "n"])
+            )
         ),
     )
 
 
-label_strategy = st.one_of(text_values, st.integers(-5, 5), st.tuples(st.sampled_from(["x", "y"]), st.integers(0, 2)))
+label_strategy = st.one_of(
+    text_values, st.integers(-5, 5), st.tuples(st.sampled_from(["x", "y"]), st.integers(0, 2))
+)
 
 
 @st.composite
@@ -336,7 +418,9 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     count = draw(st.integers(0, 4))
     columns = [draw(column_strategy(rows)) for _ in range(count)]
     labels = draw(st.lists(label_strategy, min_size=count, max_size=count))
-    frame = pd.DataFrame({number: column for number, column in enumerate(columns)}, index=draw(index_strategy(rows)))
+    frame = pd.DataFrame(
+        {number: column for number, column in enumerate(columns)}, index=draw(index_strategy(rows))
+    )
     for number, column in enumerate(columns):
         if isinstance(column, np.ndarray) and column.dtype == object:
             # The constructor infers ``str`` for object arrays of strings.
@@ -345,7 +429,11 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     return frame
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(original=frames())
 def test_any_frame_round_trip(shm_dir: Path, original: pd.DataFrame) -> None:
     view, encoded, _ = round_trip(original, shm_dir)

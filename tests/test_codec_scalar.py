@@ -51,7 +51,9 @@ SCALARS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("original", [pytest.param(value, id=repr(value)[:30]) for value in SCALARS])
+@pytest.mark.parametrize(
+    "original", [pytest.param(value, id=repr(value)[:30]) for value in SCALARS]
+)
 def test_scalar_round_trip(shm_dir: Path, original: object) -> None:
     view, encoded, _ = round_trip(original, shm_dir)
     assert encoded.kind == "scalar"
