@@ -195,7 +195,7 @@ def retrieve_views(namespace: str, names: str | Iterable[str]) -> dict[str, obje
     """
     validate_name(namespace, "namespace")
     requested = _name_list(names)
-    root = layout.ensure_root()
+    root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
 
     views: dict[str, object] = {}
@@ -232,8 +232,8 @@ def release_views(namespace: str, names: str | Iterable[str]) -> None:
     """
     validate_name(namespace, "namespace")
     requested = _name_list(names)
-    root = layout.ensure_root()
-    folder = layout.namespace_path(root, namespace)
+    root = layout.ensure_root(create=False)
+    folder = layout.check_namespace(root, namespace)
 
     missing = [name for name in requested if not drop_view(_files(root, namespace, name, folder))]
     if missing:
@@ -278,8 +278,8 @@ def release_variables(
     """
     validate_name(namespace, "namespace")
     requested = _name_list(names)
-    root = layout.ensure_root()
-    folder = layout.namespace_path(root, namespace)
+    root = layout.ensure_root(create=False)
+    folder = layout.check_namespace(root, namespace)
 
     for name in requested:
         files = _files(root, namespace, name, folder)
@@ -321,7 +321,7 @@ def retrieve_metadata(
         If a given name is not registered.
     """
     validate_name(namespace, "namespace")
-    root = layout.ensure_root()
+    root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
     if names is None:
         if folder is None:
@@ -350,7 +350,7 @@ def list_objects(namespace: str | None = None) -> list[ObjectMetadata]:
     """
     if namespace is not None:
         return list(retrieve_metadata(namespace).values())
-    root = layout.ensure_root()
+    root = layout.ensure_root(create=False)
     objects: list[ObjectMetadata] = []
     for name in layout.list_namespaces(root):
         objects.extend(retrieve_metadata(name).values())

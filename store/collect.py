@@ -97,7 +97,7 @@ def gc(namespace: str | None = None) -> GcResult:
     GcResult
         What was removed.
     """
-    root = layout.ensure_root()
+    root = layout.ensure_root(create=False)
     names = [namespace] if namespace is not None else layout.list_namespaces(root)
     found = _Collector()
     for name in names:

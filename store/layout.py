@@ -128,8 +128,12 @@ def _check_folder(path: str, st: os.stat_result, kind: str) -> None:
         )
 
 
-def ensure_root() -> str:
+def ensure_root(*, create: bool = True) -> str:
     """Create the store root if needed, check it, and return its path.
+
+    With ``create=False`` a missing root is left missing and its path is
+    returned: calls that only read or release find nothing there, and a
+    late call from an exiting process does not recreate a removed root.
 
     Raises
     ------
@@ -140,6 +144,8 @@ def ensure_root() -> str:
         If ``MEMSHARE_ROOT`` is unset and the platform has no /dev/shm.
     """
     root = store_root()
+    if not create and not os.path.lexists(root):
+        return root
     try:
         os.mkdir(root, 0o700)
         logger.debug("created store root %s (pid %d)", root, os.getpid())

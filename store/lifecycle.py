@@ -138,18 +138,19 @@ def publish(
             object_id=object_id,
             layout=codec_layout,
         )
+
+        # The ownership record is dropped by release_variables or by the exit
+        # handler. Persistent objects get none, because they outlive this
+        # process. It is set before publishing so that an interrupt cannot
+        # leave a published object without its record.
+        previous_owner_record = registry.set_owned(files.key, None if persist else object_id)
         try:
             write_metadata(files.metadata, metadata, me)
         except BaseException:
+            registry.set_owned(files.key, previous_owner_record)
             layout.remove_file(files.data(object_id))
             raise
 
-        # The ownership record is dropped by release_variables, by the exit
-        # handler, or never for persistent objects (gc does not need it).
-        if persist:
-            registry.drop_owned(files.key)
-        else:
-            registry.add_owned(files.key, object_id)
         if old is not None:
             # Holders of the old data keep their mapped pages; the file goes.
             layout.remove_file(files.data(old.object_id))
@@ -211,9 +212,14 @@ def attach(files: ObjectFiles) -> object:
         view = codec.attach(data, metadata.layout)
 
         # One reference, dropped by release_views, by the exit handler, or by
-        # gc after this process dies.
-        write_metadata(files.metadata, _count(metadata, me, +1), me)
+        # gc after this process dies. The local record comes first, so that
+        # an interrupt cannot leave a counted reference this process forgot.
         registry.add_view(files.key, metadata.object_id)
+        try:
+            write_metadata(files.metadata, _count(metadata, me, +1), me)
+        except BaseException:
+            registry.drop_view(files.key, metadata.object_id)
+            raise
 
     logger.debug("retrieved view of %s from %s (pid %d)", files.label, data, me.pid)
     return view

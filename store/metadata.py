@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
 from memshare.store import layout
-from memshare.store.errors import StoreRootError
+from memshare.store.errors import StoreFullError, StoreRootError
 from memshare.store.process import ProcessId
+from memshare.store.writer import FULL_HINT, is_full
 
 __all__ = ["Holder", "ObjectMetadata", "read_metadata", "write_metadata"]
 
@@ -203,14 +204,18 @@ def write_metadata(path: str, metadata: ObjectMetadata, writer: ProcessId) -> No
 
     folder = os.path.dirname(path)
     temp = layout.temp_path(folder, metadata.name, writer)
-    fd = layout.open_new_file(temp)
     try:
-        with os.fdopen(fd, "wb") as file:
+        with os.fdopen(layout.open_new_file(temp), "wb") as file:
             file.write(payload)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         # Disk full or Ctrl-C: keep the old metadata, drop the partial copy.
         layout.remove_file(temp)
+        if is_full(error):
+            raise StoreFullError(
+                f"writing the metadata file {path} failed: {error}; {FULL_HINT}",
+                path=path,
+            ) from error
         raise
     logger.debug(
         "wrote metadata of %s/%s at %s: %d view(s) by %d holder(s) (pid %d)",

@@ -26,7 +26,6 @@ from collections.abc import Callable
 
 __all__ = [
     "Key",
-    "add_owned",
     "add_view",
     "drop_owned",
     "drop_view",
@@ -34,6 +33,7 @@ __all__ = [
     "held",
     "held_ids",
     "install_exit_handler",
+    "set_owned",
     "owned",
 ]
 
@@ -83,11 +83,18 @@ def drop_view(key: Key, object_id: str) -> bool:
         return True
 
 
-def add_owned(key: Key, object_id: str) -> None:
-    """Record that this process owns registration `object_id` of `key`."""
+def set_owned(key: Key, object_id: str | None) -> str | None:
+    """Record that this process owns registration `object_id` of `key`.
+
+    None records that it owns nothing under `key`. Returns the previous
+    value, so that a failed registration can put it back.
+    """
     with _lock:
-        _watch_exit()
-        owned[key] = object_id
+        previous = owned.pop(key, None)
+        if object_id is not None:
+            _watch_exit()
+            owned[key] = object_id
+        return previous
 
 
 def drop_owned(key: Key, object_id: str | None = None) -> None:

@@ -21,7 +21,7 @@ from memshare.store.process import ProcessId
 if TYPE_CHECKING:
     from memshare.store.lifecycle import ObjectFiles
 
-__all__ = ["check_free_space", "is_full", "write_data"]
+__all__ = ["FULL_HINT", "check_free_space", "is_full", "write_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 # (RLIMIT_FSIZE), or a disk quota.
 _FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
-_FULL_HINT: Final = (
+FULL_HINT: Final = (
     "free space by releasing objects (memshare gc, release_variables), set "
     f"{layout.ROOT_VARIABLE} to a folder on a larger tmpfs, or in a container start it "
     "with a larger --shm-size"
@@ -55,7 +55,7 @@ def check_free_space(folder: str, needed: int, description: str) -> None:
     if needed > free:
         raise StoreFullError(
             f"not enough space to register {description}: it needs up to {needed} bytes and "
-            f"{folder} has {free} bytes free; {_FULL_HINT}",
+            f"{folder} has {free} bytes free; {FULL_HINT}",
             needed=needed,
             free=free,
             path=folder,
@@ -92,7 +92,7 @@ def write_data(
         )
         if is_full(error):
             raise StoreFullError(
-                f"writing {files.label} failed: {error}; {_FULL_HINT}",
+                f"writing {files.label} failed: {error}; {FULL_HINT}",
                 needed=encoded.size_bound,
                 path=files.folder,
             ) from error

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import memshare
 from memshare.store import (
     ObjectExistsError,
     ObjectNotFoundError,
@@ -17,8 +19,6 @@ from memshare.store import (
     retrieve_metadata,
     retrieve_views,
 )
-
-import memshare
 
 
 def _files(root: Path) -> list[str]:

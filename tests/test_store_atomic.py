@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
 from memshare.store import (
     ObjectNotFoundError,
     StoreFullError,
@@ -137,3 +139,25 @@ def test_unsupported_value(store_root: Path) -> None:
     assert info.value.name == "bad"
     assert _files(store_root) == []
     assert retrieve_metadata("ns") == {}
+
+
+def test_metadata_write_full(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    register_variables("ns", {"x": np.zeros(4)})
+    before = _files(store_root)
+    real_replace = os.replace
+
+    def full(source: str, target: str) -> None:
+        if target.endswith(".json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full)
+
+    with pytest.raises(StoreFullError, match="x.json"):
+        retrieve_views("ns", "x")
+    with pytest.raises(StoreFullError):
+        register_variables("ns", {"y": np.zeros(4)})
+
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert _files(store_root) == before
+    assert retrieve_metadata("ns", "x")["x"].views == 0

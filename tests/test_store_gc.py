@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from memshare.store import (
     gc,
     register_variables,

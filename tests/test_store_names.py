@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from memshare.store import (
     InvalidNameError,
     register_variables,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from memshare.store import register_variables, retrieve_metadata, retrieve_views
 
 # A child that attaches "ns/x", prints its sum, waits for a line on stdin,

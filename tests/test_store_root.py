@@ -8,13 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from memshare.store import (
+    ObjectNotFoundError,
     StoreRootError,
     UnsupportedPlatformError,
+    ViewNotHeldError,
     gc,
     layout,
     list_objects,
     register_variables,
+    release_views,
     retrieve_metadata,
     retrieve_views,
 )
@@ -195,3 +199,18 @@ def test_foreign_entries_ignored(store_root: Path) -> None:
     assert listed == [("ns", "x")]
     assert gc().objects == ()
     assert (store_root / "notes.txt").exists()
+
+
+def test_reads_do_not_create_root(store_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = store_root / "absent"
+    monkeypatch.setenv("MEMSHARE_ROOT", str(root))
+
+    assert retrieve_metadata("ns") == {}
+    assert list_objects() == []
+    assert gc() == gc()
+    with pytest.raises(ObjectNotFoundError):
+        retrieve_views("ns", "x")
+    with pytest.raises(ViewNotHeldError):
+        release_views("ns", "x")
+
+    assert not root.exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from memshare.store import gc, register_variables, retrieve_metadata, retrieve_views
 
 WORKERS = 4
