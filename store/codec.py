@@ -145,6 +145,9 @@ def encode_part(value: object, location: str) -> Part:
         return FramePart(value, location)
     if isinstance(value, pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table):
         return ArrowPart(value)
+    if isinstance(value, LazySequence):
+        # A list view registered again is stored like the list or tuple it shows.
+        value = tuple(value) if value.kind == "tuple" else list(value)
     if isinstance(value, list | tuple):
         return SequencePart(value, location, encode_part)
     if is_scalar(value):

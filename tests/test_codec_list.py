@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from memshare.store import codec, codec_segment
 from memshare.store.codec_list import LazySequence
@@ -223,3 +225,37 @@ def test_mixed_scalars_keep_types(shm_dir: Path, original: list[object]) -> None
     view, _, _ = round_trip(original, shm_dir)
     assert view == original
     assert [type(item) for item in view] == [type(item) for item in original]  # type: ignore[attr-defined]
+
+
+def test_view_registered_again(shm_dir: Path) -> None:
+    original = (np.arange(3), ["a", 1.5], "z")
+    view, _, _ = round_trip(original, shm_dir)
+    again, encoded, _ = round_trip(view, shm_dir)
+    assert encoded.kind == "tuple"
+    assert again == original
+
+
+def nested_values() -> st.SearchStrategy[object]:
+    leaves = st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=4),
+        st.binary(max_size=4),
+        st.booleans(),
+        st.lists(st.integers(-100, 100), max_size=5).map(lambda v: np.array(v, dtype=np.int16)),
+    )
+    return st.recursive(
+        leaves, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(original=st.lists(nested_values(), max_size=6))
+def test_any_list_round_trip(shm_dir: Path, original: list[object]) -> None:
+    view, encoded, _ = round_trip(original, shm_dir)
+    assert encoded.kind == "list"
+    assert view == original
+    assert len(view) == len(original)  # type: ignore[arg-type]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +236,31 @@ def test_any_array_round_trip(shm_dir: Path, original: np.ndarray) -> None:
         assert view.flags.c_contiguous
     elif original.flags.f_contiguous:
         assert view.flags.f_contiguous
+
+
+CHILD_ATTACH = """
+import json, sys
+import numpy as np
+from memshare.store import codec
+
+view = codec.attach(sys.argv[1], json.loads(sys.argv[2]))
+try:
+    view[0] = 1.0
+except ValueError as error:
+    print("write:", error)
+print("sum:", float(view.sum()), "writeable:", view.flags.writeable)
+"""
+
+
+def test_other_process_attaches(
+    shm_dir: Path, run_python: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    original = np.arange(100_000, dtype=np.float64)
+    path = shm_dir / "shared.arrow"
+    layout = codec.encode(original).write(str(path))
+    result = run_python(CHILD_ATTACH, str(path), json.dumps(layout))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "write: assignment destination is read-only" in result.stdout
+    assert f"sum: {float(original.sum())} writeable: False" in result.stdout
+    assert np.array_equal(codec.attach(str(path), layout), original)
