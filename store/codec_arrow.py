@@ -17,8 +17,8 @@ import pyarrow.ipc as ipc
 
 from memshare.store.codec_segment import (
     ALIGNMENT,
-    KIND_KEY,
     INFO_KEY,
+    KIND_KEY,
     measure_segment,
     segment_info,
     segment_kind,
