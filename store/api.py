@@ -1,8 +1,9 @@
 """The public functions of the store: register, retrieve, release, inspect.
 
-Each function reads ``MEMSHARE_ROOT`` when called, validates every name
-before touching a file, and undoes its own partial work when one of several
-names fails, so a failed call leaves the store as it found it.
+Each function reads ``MEMSHARE_ROOT`` when called and validates every name
+before touching a file. When one of several names fails, registration and
+retrieval undo the work already done for the others, and release checks
+every name before removing anything.
 """
 
 from __future__ import annotations
@@ -273,8 +274,9 @@ def release_variables(
     ObjectNotFoundError
         If a name is not registered; nothing is removed.
     ObjectInUseError
-        With `require_unheld`, if a live process holds a view; objects earlier
-        in `names` are already removed.
+        With `require_unheld`, if a live process holds a view of one of the
+        objects. All objects are checked before the first is removed, so
+        nothing is removed, unless a view was taken during the call.
     """
     validate_name(namespace, "namespace")
     requested = _name_list(names)
@@ -283,9 +285,13 @@ def release_variables(
 
     for name in requested:
         files = _files(root, namespace, name, folder)
-        if layout.check_file(files.metadata) is None:
+        metadata = read_metadata(files.metadata) if folder is not None else None
+        if metadata is None:
             raise not_found(files)
+        if require_unheld:
+            _check_unheld(files, metadata)
 
+    # Checked again under each lock, because a view may be taken meanwhile.
     for name in requested:
         files = _files(root, namespace, name, folder)
         with files.locked():
@@ -293,18 +299,23 @@ def release_variables(
             if metadata is None:
                 raise not_found(files)
             if require_unheld:
-                live = [h for h in metadata.holders if is_alive(h.pid, h.start_time, h.start_ticks)]
-                if live:
-                    counts = ", ".join(f"pid {h.pid}: {h.count}" for h in live)
-                    raise ObjectInUseError(
-                        f"object {files.label} is still held ({counts}); release the "
-                        "views in those processes first, or call release_variables "
-                        "without require_unheld (holders keep their mapped pages)",
-                        namespace=namespace,
-                        name=name,
-                        holders=tuple(live),
-                    )
+                _check_unheld(files, metadata)
             remove_locked(files, metadata)
+
+
+def _check_unheld(files: ObjectFiles, metadata: ObjectMetadata) -> None:
+    live = [h for h in metadata.holders if is_alive(h.pid, h.start_time, h.start_ticks)]
+    if not live:
+        return
+    counts = ", ".join(f"pid {h.pid}: {h.count}" for h in live)
+    raise ObjectInUseError(
+        f"object {files.label} is still held ({counts}); release the views in those "
+        "processes first, or call release_variables without require_unheld (holders "
+        "keep their mapped pages)",
+        namespace=files.namespace,
+        name=files.name,
+        holders=tuple(live),
+    )
 
 
 def retrieve_metadata(

@@ -212,3 +212,13 @@ def test_repeated_name_counts_once(store_root: Path) -> None:
 
     assert list(views) == ["x"]
     assert retrieve_metadata("ns", "x")["x"].views == 1
+
+
+def test_require_unheld_removes_nothing(store_root: Path) -> None:
+    register_variables("ns", {"a": np.zeros(4), "b": np.zeros(4)})
+    retrieve_views("ns", "b")
+
+    with pytest.raises(memshare.ObjectInUseError, match="ns/b"):
+        release_variables("ns", ["a", "b"], require_unheld=True)
+
+    assert sorted(retrieve_metadata("ns")) == ["a", "b"]
