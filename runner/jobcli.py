@@ -163,8 +163,13 @@ def _check_dict(plan: JobPlan) -> dict[str, Any]:
 
 def _check_text(plan: JobPlan) -> str:
     size = sum(source.nbytes or 0 for source in plan.sources)
-    return (f"{plan.path}: valid: {len(plan.sources)} data objects (about {_mb(size)}), "
-            f"{len(plan.steps)} steps, namespace {plan.namespace}, {plan.workers} workers")
+    return (f"{plan.path}: valid: {_count(len(plan.sources), 'data object')} (about "
+            f"{_mb(size)}), {_count(len(plan.steps), 'step')}, namespace {plan.namespace}, "
+            f"{_count(plan.workers, 'worker')}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _mb(nbytes: int) -> str:
@@ -180,7 +185,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def format_summary(summary: JobSummary) -> str:
     """Write the summary of a job as the text ``memshare-run`` prints."""
     lines = [
-        f"job {summary.job}: namespace {summary.namespace}, {summary.workers} workers, "
+        f"job {summary.job}: namespace {summary.namespace}, {_count(summary.workers, 'worker')}, "
         f"{summary.wall_s:.2f} s, peak memory {_mb(summary.peak_pss_bytes)} "
         "(PSS of this process and its workers)",
     ]

@@ -64,7 +64,7 @@ def test_check_runs_nothing(store_root: Path) -> None:
     result = memshare_run(str(CORR), "--check", root=store_root)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{CORR}: valid: 2 data objects (about 160.1 MB), 1 steps")
+    assert result.stdout.startswith(f"{CORR}: valid: 2 data objects (about 160.1 MB), 1 step,")
     assert list(store_root.iterdir()) == []
 
 
