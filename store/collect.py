@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
+from typing import Final
 
 from memshare.store import layout
 from memshare.store.lifecycle import ObjectFiles, remove_locked
@@ -22,6 +24,9 @@ from memshare.store.process import current, is_alive, start_of
 __all__ = ["GcResult", "ReapedHolder", "gc"]
 
 logger = logging.getLogger(__name__)
+
+# Object ids are uuid4 hex strings; a data file name must end in one.
+_OBJECT_ID: Final = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,9 @@ def _object_name(entry: str) -> str | None:
     elif entry.endswith(layout.LOCK_SUFFIX):
         name = entry[: -len(layout.LOCK_SUFFIX)]
     elif entry.endswith(layout.DATA_SUFFIX):
-        name = entry[: -len(layout.DATA_SUFFIX)].rpartition(".")[0]
+        name, _, object_id = entry[: -len(layout.DATA_SUFFIX)].rpartition(".")
+        if _OBJECT_ID.fullmatch(object_id) is None:
+            return None
     else:
         return None
     try:

@@ -157,11 +157,14 @@ def test_foreign_files_left_alone(store_root: Path) -> None:
     folder = store_root / "ns"
     folder.mkdir(mode=0o700)
     (folder / "notes.txt").write_text("kept")
+    (folder / "model.v2.arrow").write_text("kept")
 
     result = gc()
 
     assert result.namespaces == ()
+    assert result.temp_files == ()
     assert (folder / "notes.txt").read_text() == "kept"
+    assert (folder / "model.v2.arrow").read_text() == "kept"
 
 
 @pytest.mark.parametrize("namespace", ["ns", "other"])
