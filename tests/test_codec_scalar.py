@@ -7,8 +7,9 @@ import decimal
 import enum
 import math
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,30 @@ def test_preview_scalar(shm_dir: Path) -> None:
     assert len(text) == 200
     assert text.endswith("...")
     assert codec.preview(3, 5) == "3"
+
+
+CHILD_FILE_LIMIT = """
+import errno, resource, signal, sys
+import numpy as np
+from memshare.store import codec
+
+# A file size limit makes the write fail with EFBIG the way a full
+# /dev/shm fails with ENOSPC: an OSError raised from inside the IPC writer.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+encoded = codec.encode([np.zeros(100_000), np.ones(100_000)])
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+try:
+    encoded.write(sys.argv[1])
+except OSError as error:
+    print("errno", error.errno == errno.EFBIG)
+"""
+
+
+def test_write_error_propagates(
+    shm_dir: Path, run_python: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    path = shm_dir / "limited.arrow"
+    result = run_python(CHILD_FILE_LIMIT, str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "errno True"
+    assert path.stat().st_size <= 1 << 20
