@@ -214,3 +214,16 @@ def test_reads_do_not_create_root(store_root: Path, monkeypatch: pytest.MonkeyPa
         release_views("ns", "x")
 
     assert not root.exists()
+
+
+def test_import_creates_nothing(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch, run_python
+) -> None:
+    root = store_root / "absent"
+    monkeypatch.setenv("MEMSHARE_ROOT", str(root))
+
+    result = run_python("import memshare")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert not root.exists()
