@@ -139,7 +139,7 @@ def test_wheel_installs_and_runs(work_dir: Path, store_root: Path) -> None:
     venv_python = venv / "bin" / "python"
     _run_step(
         # --no-compile skips writing .pyc files for numpy, pandas and pyarrow,
-        # the slowest part of the install; imports still work without them.
+        # the slowest part of the install. Imports work without them.
         [str(venv_python), "-m", "pip", "install", "--no-compile", str(wheels[0])],
         "installing the wheel",
         cwd=work_dir,
