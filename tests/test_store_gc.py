@@ -21,7 +21,7 @@ from memshare.store import (
 from memshare.store.process import current
 
 # Registers (argv[1] == "persist": persistently) a 100 MB object "ns/big",
-# optionally attaches "ns/x", says "ready", then sleeps until killed.
+# optionally attaches "ns/x", prints "ready", then sleeps until killed.
 OWNER = """
 import sys, time
 import numpy as np

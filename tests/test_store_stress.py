@@ -31,8 +31,8 @@ tally_lock = threading.Lock()
 errors = []
 
 def check(view, name):
-    # Shared objects s<i> hold i everywhere; "mixed" holds one value
-    # everywhere, whichever registration it is.
+    # Every element of shared object s<i> is i. All elements of "mixed" are
+    # equal, whichever registration the view belongs to.
     if name == "mixed":
         assert (view == view[0]).all(), "mixed data in one view"
     else:
