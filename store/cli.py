@@ -174,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=DEFAULT_PREVIEW_ROWS,
         metavar="N",
-        help=f"number of rows or elements to print (default: {DEFAULT_PREVIEW_ROWS})",
+        help=(
+            "number of rows and of matrix columns, or of list elements, to print "
+            f"(default: {DEFAULT_PREVIEW_ROWS})"
+        ),
     )
     _add_common_options(show_parser, default=argparse.SUPPRESS)
 
@@ -196,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm_parser.add_argument(
         "--force",
         action="store_true",
-        help="release even while other processes hold views; their views stay readable",
+        help="release even while other processes hold views, which stay readable",
     )
     _add_common_options(rm_parser, default=argparse.SUPPRESS)
 
