@@ -198,10 +198,21 @@ _READERS: Final[dict[str, _Reader]] = {
 }
 
 
-def read_part(mapped: pa.Buffer, offset: int, length: int) -> object:
-    """Build the view of the segment at ``offset`` of the mapped file."""
+def read_part(
+    mapped: pa.Buffer, offset: int, length: int, expected_kind: str | None = None
+) -> object:
+    """Build the view of the segment at ``offset`` of the mapped file.
+
+    ``expected_kind``, when given, is checked against the kind the segment
+    records, so that a layout paired with the wrong file fails clearly.
+    """
     reader = open_segment(mapped, offset, length)
     kind = segment_kind(reader.schema)
+    if expected_kind is not None and kind != expected_kind:
+        raise ValueError(
+            f"the layout expects a {expected_kind!r} object but the segment at offset {offset} "
+            f"contains {kind!r}; the file or its layout is damaged, release and register it again"
+        )
     if kind in ("list", "tuple"):
         # Elements are read from the same map when they are first accessed.
         return read_sequence(reader, functools.partial(read_part, mapped))
@@ -229,6 +240,11 @@ def attach(path: str, layout: dict[str, Any]) -> object:
             f"object file layout format {version!r} is not supported (expected "
             f"{FORMAT_VERSION}); register the object again with this version of memshare"
         )
+    kind = layout.get("kind")
+    if kind not in KINDS:
+        raise ValueError(
+            f"object file layout has the invalid kind {kind!r}; expected one of {KINDS}"
+        )
 
     # memory_map(..., "r") maps with PROT_READ, so a write through any view
     # faults instead of changing the shared data.
@@ -240,8 +256,8 @@ def attach(path: str, layout: dict[str, Any]) -> object:
         # the last buffer sliced from ``mapped`` is garbage-collected.
         source.close()
 
-    view = read_part(mapped, int(layout["offset"]), int(layout["length"]))
-    logger.debug("attached %s object from %s, pid %d", layout.get("kind"), path, os.getpid())
+    view = read_part(mapped, int(layout["offset"]), int(layout["length"]), str(kind))
+    logger.debug("attached %s object from %s, pid %d", kind, path, os.getpid())
     return view
 
 

@@ -123,6 +123,10 @@ def test_attach_rejects_unknown_format(shm_dir: Path) -> None:
         codec.attach(str(path), {**layout, "format": 99})
     with pytest.raises(ValueError, match="outside the object file"):
         codec.attach(str(path), {**layout, "length": layout["length"] + 10})
+    with pytest.raises(ValueError, match="expects a 'table' object"):
+        codec.attach(str(path), {**layout, "kind": "table"})
+    with pytest.raises(ValueError, match="invalid kind 'matrix'"):
+        codec.attach(str(path), {**layout, "kind": "matrix"})
 
 
 def test_layout_is_json(shm_dir: Path) -> None:
