@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from memshare.store.codec_segment import invalid_unicode
 from memshare.store.errors import UnsupportedTypeError
 
 logger = logging.getLogger(__name__)
@@ -130,7 +131,10 @@ def _encode_object(values: np.ndarray, location: str) -> tuple[pa.Array, Spec]:
         )
 
     missing = pd.isna(values)
-    strings = pa.array(values, type=pa.large_string(), from_pandas=True)
+    try:
+        strings = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except UnicodeEncodeError as error:
+        raise invalid_unicode(error, location) from None
     if not missing.any():
         return strings, {"as": "object_string"}
 
@@ -183,7 +187,10 @@ def encode_column(values: pd.Series | pd.Index, location: str) -> tuple[pa.Array
         na_value = "nan" if dtype.na_value is np.nan else "NA"
         spec = {"as": "string", "storage": dtype.storage, "na_value": na_value}
         # Arrow-backed strings convert without a copy, python storage by a copy.
-        return _single_chunk(pa.array(values.array, type=pa.large_string())), spec
+        try:
+            return _single_chunk(pa.array(values.array, type=pa.large_string())), spec
+        except UnicodeEncodeError as error:
+            raise invalid_unicode(error, location) from None
 
     if isinstance(dtype, pd.ArrowDtype):
         return _single_chunk(pa.array(values.array)), {"as": "arrow"}

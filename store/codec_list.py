@@ -102,16 +102,21 @@ class SequencePart:
         self._elements: list[Part] = []
 
         packed = _packed_type(value)
-        self._packed = packed is not None
+        packed_values: pa.Array | None = None
         if packed is not None:
-            arrow_type = _PACKED_TYPES[packed]
+            try:
+                packed_values = pa.array(value, type=_PACKED_TYPES[packed])
+            except UnicodeEncodeError:
+                # Stored element by element instead, whose error names the element.
+                packed = None
+
+        self._packed = packed is not None
+        if packed is not None and packed_values is not None:
             info = {"length": len(value), "packed": packed.__name__}
             self._schema = with_codec_metadata(
-                pa.schema([pa.field("values", arrow_type)]), self.kind, info
+                pa.schema([pa.field("values", packed_values.type)]), self.kind, info
             )
-            self._batch = pa.RecordBatch.from_arrays(
-                [pa.array(value, type=arrow_type)], schema=self._schema
-            )
+            self._batch = pa.RecordBatch.from_arrays([packed_values], schema=self._schema)
             self.dtype = packed.__name__
             self.nbytes = int(self._batch.nbytes)
             self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT

@@ -17,6 +17,7 @@ import pyarrow.ipc as ipc
 from memshare.store.codec_numpy import NdarrayPart, read_ndarray
 from memshare.store.codec_segment import (
     ALIGNMENT,
+    invalid_unicode,
     measure_segment,
     segment_info,
     with_codec_metadata,
@@ -98,9 +99,11 @@ class ScalarPart:
         self._schema = with_codec_metadata(
             pa.schema([pa.field("value", arrow_type)]), self.kind, info
         )
-        self._batch = pa.RecordBatch.from_arrays(
-            [pa.array([stored], type=arrow_type)], schema=self._schema
-        )
+        try:
+            array = pa.array([stored], type=arrow_type)
+        except UnicodeEncodeError as error:
+            raise invalid_unicode(error, location) from None
+        self._batch = pa.RecordBatch.from_arrays([array], schema=self._schema)
 
         self.dtype = python_type.__name__
         self.nbytes = int(self._batch.nbytes)

@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from memshare.store.errors import UnsupportedTypeError
+
 logger = logging.getLogger(__name__)
 
 #: Byte alignment of every segment start and of every raw numpy data buffer.
@@ -82,6 +84,17 @@ class _SegmentSink(io.RawIOBase):
 
     def tell(self) -> int:
         return self._written
+
+
+def invalid_unicode(error: UnicodeEncodeError, location: str) -> UnsupportedTypeError:
+    """Return the error for a str that Arrow cannot store as UTF-8 (a lone surrogate)."""
+    bad = error.object[error.start : error.end]
+    return UnsupportedTypeError(
+        f"{location} contains the string {error.object!r}, whose character {bad!r} at "
+        f"position {error.start} is not valid Unicode (a lone surrogate); remove it, or "
+        "store s.encode('utf-8', 'surrogatepass') as bytes",
+        location=location,
+    )
 
 
 def pad_to_alignment(out: BinaryIO) -> int:

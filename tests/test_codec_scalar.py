@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -95,6 +96,30 @@ def test_unsupported_value_error(original: object, fix: str) -> None:
     assert message.startswith("value ")
     assert fix in message
     assert info.value.location == "value"
+
+
+@pytest.mark.parametrize(
+    ("original", "location"),
+    [
+        pytest.param("a\ud800", "value", id="scalar"),
+        pytest.param(["ok", "b\ud800"], "value[1]", id="packed-list"),
+        pytest.param(
+            pd.DataFrame({"s": pd.Series(["x", "\udfff"], dtype=object)}),
+            "value column 's'",
+            id="object-column",
+        ),
+        pytest.param(
+            pd.Series(["\ud800"], dtype="string[python]", name="t"),
+            "value (Series 't')",
+            id="python-string",
+        ),
+    ],
+)
+def test_lone_surrogate_error(original: object, location: str) -> None:
+    with pytest.raises(UnsupportedTypeError, match="lone surrogate") as info:
+        codec.encode(original)
+    assert str(info.value).startswith(location)
+    assert "surrogatepass" in str(info.value)
 
 
 def test_error_is_type_error() -> None:
