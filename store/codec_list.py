@@ -13,9 +13,9 @@ element, so it is O(1) in the number and size of the elements. ``view[i]``
 opens the segment of element i only.
 
 A list whose elements are all Python scalars of one type (bool, int within
-int64, float, str or bytes, with None allowed) is packed instead: one segment
-with one Arrow column, because a segment costs about 1 KiB of IPC metadata
-and a list of a million strings would otherwise cost a GiB.
+int64, float, str or bytes, with None allowed) is packed into one segment
+with one Arrow column instead. Each segment costs about 1 KiB of IPC
+metadata, so a list of a million strings would otherwise take a GiB.
 """
 
 from __future__ import annotations
