@@ -202,10 +202,12 @@ def load_job_file(path: str | Path) -> JobDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = str(exc.problem or exc.context)
+        fix = "fix the syntax there (indentation, a missing colon, an unclosed quote or bracket)"
+        if "tag" in problem:
+            fix = "remove the tag: job files take plain mappings, lists and scalars"
         raise job_error(path, f"{path}:{line}:{column}" if mark else str(path),
-                        f"invalid YAML: {exc.problem or exc.context}", "fix the syntax there "
-                        "(indentation, a missing colon, an unclosed quote or bracket)",
-                        line=line, column=column) from None
+                        f"invalid YAML: {problem}", fix, line=line, column=column) from None
     except yaml.YAMLError as exc:
         raise job_error(path, str(path), f"invalid YAML: {exc}", "fix the YAML syntax") from None
     finally:
@@ -219,9 +221,18 @@ def load_job_file(path: str | Path) -> JobDocument:
     return doc
 
 
+# Job files use plain mappings and lists; tags such as !!set or !!python/...
+# would change what a value means.
+_PLAIN_TAGS: Final = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _construct(doc: JobDocument, loader: yaml.SafeLoader, node: yaml.Node, path: Key) -> Any:
     """Build the Python value of ``node`` and record the mark of every value in ``doc``."""
     doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        raise yaml.MarkedYAMLError(problem=f"the tag {node.tag!r} is not supported",
+                                   problem_mark=node.start_mark)
 
     if isinstance(node, yaml.MappingNode):
         # Resolve `<<: *anchor` merge keys the way PyYAML's own constructor does.
@@ -290,7 +301,7 @@ def apply_override(doc: JobDocument, text: str) -> None:
             else:
                 container[key] = value
             break
-        if isinstance(container, dict) and not isinstance(container.get(key), (dict, list)):
+        if isinstance(container, dict) and container.get(key) is None:
             container[key] = {}
         container = container[key]
 

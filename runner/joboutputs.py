@@ -186,9 +186,12 @@ def summarize_result(result: Any, rows: int = 6) -> str:
     if isinstance(result, np.ndarray):
         values = np.array2string(result, threshold=rows, edgeitems=rows // 2, precision=4)
         return f"ndarray {result.dtype} {result.shape}\n{values}"
-    if isinstance(result, (pd.Series, pd.DataFrame)):
+    if isinstance(result, pd.Series):
+        text = result.to_string(max_rows=rows, float_format=lambda x: f"{x:.4g}")
+        return f"Series {result.shape}\n{text}"
+    if isinstance(result, pd.DataFrame):
         text = result.to_string(max_rows=rows, max_cols=rows, float_format=lambda x: f"{x:.4g}")
-        return f"{type(result).__name__} {result.shape}\n{text}"
+        return f"DataFrame {result.shape}\n{text}"
     if isinstance(result, list):
         head = ", ".join(_short(item) for item in result[:3])
         more = ", ..." if len(result) > 3 else ""

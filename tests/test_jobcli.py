@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,33 @@ def test_root_option(store_root: Path, tmp_path: Path) -> None:
     assert "kept in the store: namespace corr (remove with `memshare rm corr`)" in result.stdout
     assert sorted(p.name.split(".")[0] for p in (other / "corr").glob("*.json")) == ["X", "corr",
                                                                                      "y"]
+
+
+def test_interrupt_releases(store_root: Path, tmp_path: Path) -> None:
+    (tmp_path / "funcs.py").write_text("import time\n\ndef slow(x):\n    time.sleep(0.2)\n"
+                                       "    return float(x.sum())\n")
+    job = tmp_path / "slow.yaml"
+    job.write_text("data:\n  X: {generate: uniform, shape: [10, 200]}\n"
+                   "steps:\n  - {name: sums, apply: X, function: funcs:slow}\n")
+    script = Path(sys.executable).with_name("memshare-run")
+    process = subprocess.Popen([str(script), str(job), "--workers", "2"], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "MEMSHARE_ROOT": str(store_root)})
+    try:
+        # Wait until the job has registered X, then give the step time to start.
+        deadline = time.monotonic() + 60
+        while not list(store_root.glob("slow/X*.arrow")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(store_root.glob("slow/X*.arrow"))
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == ("memshare-run: interrupted; what the job "
+                                               "registered was released")
+    assert objects_in(store_root) == []

@@ -1,0 +1,129 @@
+"""Loading job files: marks, anchors, --set overrides and schema defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from memshare.runner.jobfile import (
+    JobFileError,
+    apply_override,
+    format_key,
+    load_job_file,
+    parse_job,
+)
+
+JOB = """\
+data:
+  X: &matrix {generate: normal, shape: [10, 4]}
+  Y:
+    <<: *matrix
+    seed: 7
+steps:
+  - name: first
+    apply: X
+    function: funcs:f
+"""
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Path:
+    path = tmp_path / "my job.v2.yaml"
+    path.write_text(JOB)
+    return path
+
+
+def test_marks_of_values_and_keys(job: Path) -> None:
+    doc = load_job_file(job)
+    assert doc.marks[("steps", 0, "function")] == (9, 15)
+    assert doc.key_marks[("steps", 0, "function")] == (9, 5)
+    assert doc.marks[("data", "X", "shape", 1)] == (2, 45)
+
+
+def test_merge_keys(job: Path) -> None:
+    doc = load_job_file(job)
+    assert doc.data["data"]["Y"] == {"generate": "normal", "shape": [10, 4], "seed": 7}
+
+
+def test_defaults(job: Path) -> None:
+    spec = parse_job(load_job_file(job))
+    # The file name has a space, which names may not contain.
+    assert spec.namespace == "my_job.v2"
+    assert spec.workers is None
+    assert spec.keep is False
+    step = spec.steps[0]
+    assert (step.mode, step.input, step.axis, step.vars, step.output) == (
+        "apply", "X", 0, {}, None)
+    assert step.simplify is True
+
+
+def test_over_rows_and_vars_mapping(job: Path) -> None:
+    job.write_text(JOB.replace("    apply: X\n", "    apply: X\n    over: rows\n"
+                               "    vars: {center: Y}\n    output: out/r.npy\n"))
+    step = parse_job(load_job_file(job)).steps[0]
+    assert step.axis == 1
+    assert step.vars == {"center": "Y"}
+    assert step.output == job.parent / "out" / "r.npy"
+
+
+def test_override_paths(job: Path) -> None:
+    doc = load_job_file(job)
+    apply_override(doc, "data.X.shape=[100, 5]")
+    apply_override(doc, "steps[0].output=r.json")
+    apply_override(doc, "workers=3")
+    apply_override(doc, "data.Z.value=1.5")
+    assert doc.data["data"]["X"]["shape"] == [100, 5]
+    assert doc.data["steps"][0]["output"] == "r.json"
+    assert doc.data["workers"] == 3
+    assert doc.data["data"]["Z"] == {"value": 1.5}
+
+    apply_override(doc, "steps.0.output=null")
+    assert "output" not in doc.data["steps"][0]
+
+
+def test_override_errors_name_the_override(job: Path) -> None:
+    doc = load_job_file(job)
+    apply_override(doc, "workers=many")
+    with pytest.raises(JobFileError) as caught:
+        parse_job(doc)
+    assert str(caught.value).splitlines()[0] == (
+        f"{job}: --set workers=many: workers: expected an integer >= 1, got 'many' (a string)")
+    assert caught.value.line is None
+
+
+def test_override_into_scalar(job: Path) -> None:
+    doc = load_job_file(job)
+    with pytest.raises(JobFileError, match=r"steps\[0\].name is 'first' \(a string\), not a "
+                       "mapping or list"):
+        apply_override(doc, "steps.0.name.x=1")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("", "the job file is empty", id="empty"),
+    pytest.param("- a\n- b\n", "expected a mapping, got ['a', 'b'] (a list)", id="list"),
+    pytest.param("data: {X: !!python/object:os.system {}}\n", "bad.yaml:1:11: invalid YAML: "
+                 "the tag 'tag:yaml.org,2002:python/object:os.system' is not supported",
+                 id="python-tag"),
+    pytest.param("data: {X: !!python/name:os.system ''}\n", "bad.yaml:1:11: invalid YAML: "
+                 "could not determine a constructor", id="python-scalar-tag"),
+    pytest.param("data: !!set {a, b}\n", "invalid YAML: the tag 'tag:yaml.org,2002:set' is "
+                 "not supported", id="set-tag"),
+])
+def test_bad_documents(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(JobFileError) as caught:
+        load_job_file(path)
+    assert message in str(caught.value)
+
+
+def test_integer_data_name(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("data:\n  1: {value: 3}\nsteps: [{name: s, apply: X, function: m:f}]\n")
+    with pytest.raises(JobFileError, match=r"bad.yaml:2:6: data\[1\]: invalid object name 1"):
+        parse_job(load_job_file(path))
+
+
+def test_format_key() -> None:
+    assert format_key(("steps", 0, "vars", "center")) == "steps[0].vars.center"
+    assert format_key(()) == ""
