@@ -10,7 +10,7 @@ buffers are slices of the map.
 from __future__ import annotations
 
 import logging
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, TypeAlias
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -33,7 +33,7 @@ __all__ = ["ArrowPart", "preview_arrow", "read_arrow"]
 #: Name of the single field that carries an Array or a ChunkedArray.
 _VALUES: Final = "values"
 
-ArrowValue = pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table
+ArrowValue: TypeAlias = pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table
 
 
 def _describe_schema(schema: pa.Schema) -> str:

@@ -163,10 +163,11 @@ def _elements_equal(left: object, right: object) -> bool:
             and left.dtype == right.dtype
             and bool(np.array_equal(left, right))
         )
-    if isinstance(left, pd.DataFrame | pd.Series):
-        return type(left) is type(right) and bool(left.equals(right))
-    if isinstance(left, pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table):
-        return type(left) is type(right) and bool(left.equals(right))
+    if isinstance(
+        left, pd.DataFrame | pd.Series | pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table
+    ):
+        # Same type first: DataFrame.equals and pyarrow's equals reject other types.
+        return type(left) is type(right) and bool(left.equals(right))  # type: ignore[attr-defined]
     return bool(left == right)
 
 
@@ -239,9 +240,9 @@ class LazySequence(Sequence[Any]):
                 return False
         elif not isinstance(other, tuple if self.kind == "tuple" else list):
             return NotImplemented
-        if len(self) != len(other):  # type: ignore[arg-type]
+        if len(self) != len(other):
             return False
-        return all(_elements_equal(mine, theirs) for mine, theirs in zip(self, other, strict=True))  # type: ignore[call-overload]
+        return all(_elements_equal(mine, theirs) for mine, theirs in zip(self, other, strict=True))
 
     def __repr__(self) -> str:
         shown = ", ".join(_short_repr(self[position]) for position in range(min(len(self), _SHOWN)))

@@ -10,7 +10,7 @@ Arrow's own types cannot all express.
 from __future__ import annotations
 
 import logging
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -91,6 +91,7 @@ class NdarrayPart:
             )
 
         # Both flags are set for 1-d and one-element arrays, which count as C order.
+        order: Literal["C", "F"]
         if array.flags.c_contiguous:
             order = "C"
         elif array.flags.f_contiguous:
@@ -130,8 +131,8 @@ def read_ndarray(reader: ipc.RecordBatchFileReader) -> np.ndarray:
     """Return a read-only array whose memory is the mapped segment's data buffer."""
     info = segment_info(reader.schema)
     dtype = np.dtype(str(info["dtype"]))
-    shape = tuple(int(n) for n in info["shape"])  # type: ignore[union-attr]
-    order = str(info["order"])
+    shape = tuple(int(n) for n in info["shape"])
+    order: Literal["C", "F"] = "F" if info["order"] == "F" else "C"
     data = read_raw(reader)
 
     count = 1

@@ -231,14 +231,14 @@ def read_frame(reader: ipc.RecordBatchFileReader) -> pd.DataFrame | pd.Series:
     kind = segment_kind(reader.schema)
     info = segment_info(reader.schema)
     batch = reader.get_batch(0)
-    column_specs: list[Spec] = info["columns"]  # type: ignore[assignment]
+    column_specs: list[Spec] = info["columns"]
     count = len(column_specs)
 
     columns = [
         decode_column(batch.column(number), spec) for number, spec in enumerate(column_specs)
     ]
     index_arrays = [batch.column(number) for number in range(count, batch.num_columns)]
-    index = _decode_index(index_arrays, info["index"])  # type: ignore[arg-type]
+    index = _decode_index(index_arrays, info["index"])
 
     # pandas 3 infers the ``str`` dtype for object arrays of strings, unless
     # they arrive as a Series of dtype object. The Series shares the frame's
@@ -256,7 +256,7 @@ def read_frame(reader: ipc.RecordBatchFileReader) -> pd.DataFrame | pd.Series:
     # Integer keys keep one block per column (no consolidation copy) and allow
     # duplicate labels, which are set afterwards.
     frame = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
-    frame.columns = _labels_from_json(info["labels"])  # type: ignore[arg-type]
+    frame.columns = _labels_from_json(info["labels"])
     return frame
 
 
