@@ -439,3 +439,16 @@ def test_any_frame_round_trip(shm_dir: Path, original: pd.DataFrame) -> None:
     view, encoded, _ = round_trip(original, shm_dir)
     assert encoded.shape == original.shape
     assert_same_frame(view, original)
+
+
+def test_multichunk_arrow_column(shm_dir: Path) -> None:
+    parts = [pd.Series(["a", None], dtype="str"), pd.Series(["\U0001f600"], dtype="str")]
+    original = pd.DataFrame(
+        {
+            "s": pd.concat(parts, ignore_index=True),
+            "a": pd.Series(["x", "y", None], dtype=pd.ArrowDtype(pa.string())),
+        }
+    )
+    assert original["s"].array._pa_array.num_chunks == 2
+    view, _, _ = round_trip(original, shm_dir)
+    assert_same_frame(view, original)
