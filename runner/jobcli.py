@@ -59,50 +59,60 @@ def build_parser() -> argparse.ArgumentParser:
             "times in seconds. See docs/jobs.md for every key of a job file."
         ),
     )
+
     parser.add_argument("job", metavar="JOB.yaml", help="the job file to run")
+
     parser.add_argument(
         "--workers", type=_positive_int, metavar="N",
         help="number of worker processes (default: the job's `workers`, else one per CPU "
         "available to this process); 1 runs every step in this process",
     )
+
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
         help="override a key of the job file by its dotted path before checking; VALUE is "
         "parsed as YAML and null removes the key; repeatable, e.g. "
         "--set data.X.shape=[1000,50] --set steps.0.output=null",
     )
+
     parser.add_argument(
         "--check", action="store_true",
         help="check the job (schema, data files and columns, functions import and are "
         "callable, names, outputs writable, store names free) and exit without running",
     )
+
     parser.add_argument(
         "--keep", action="store_true",
         help="keep the data and step results in the store after the job, as persistent "
         "objects of the job's namespace (remove them with `memshare rm NAMESPACE`)",
     )
+
     parser.add_argument(
         "--quiet", action="store_true",
         help="print neither progress nor the summary; errors are still printed",
     )
+
     parser.add_argument(
         "--json", action="store_true",
         help="print the summary as one JSON object on stdout (bytes and seconds)",
     )
+
     parser.add_argument(
         "--root", metavar="PATH",
         help="store root folder for this run; overrides $MEMSHARE_ROOT "
         "(default: $MEMSHARE_ROOT, else /dev/shm/memshare-<uid>)",
     )
+
     parser.add_argument(
         "--debug", action="store_true",
         help="log DEBUG messages to stderr and print the traceback of an error",
     )
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``memshare-run`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run ``memshare-run`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args = build_parser().parse_args(argv)
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,

@@ -1,14 +1,10 @@
-"""Job files: YAML loading with line and column marks, ``--set`` overrides, schema.
+"""Job files: YAML loading with line and column marks, and ``--set`` overrides.
 
 A job file is read into plain Python values plus a table of where each value
-sits in the file, so that every later check (here, in
-:mod:`memshare.runner.jobsources` and in :mod:`memshare.runner.jobrun`) can
-raise a :class:`JobFileError` that names the file, the line and column, the key
-path such as ``steps[0].function``, the bad value and the fix.
-
-This module checks the top level and the steps. Data sources are checked by
-:mod:`memshare.runner.jobsources`; names, functions and outputs that need the
-whole job are checked by :mod:`memshare.runner.jobrun`.
+sits in the file. Every later check (:mod:`memshare.runner.jobschema`,
+:mod:`memshare.runner.jobsources`, :mod:`memshare.runner.jobplan`) can so
+raise a :class:`JobFileError` that names the file, the line and column, the
+key path such as ``steps[0].function``, the bad value and the fix.
 """
 
 from __future__ import annotations
@@ -16,42 +12,30 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import yaml
-from memshare.store.errors import InvalidNameError, MemshareError
-from memshare.store.names import validate_name
+
+from memshare.store.errors import MemshareError
 
 __all__ = [
     "JobDocument",
     "JobFileError",
-    "JobSpec",
-    "apply_override",
-    "check_bool",
-    "check_int",
-    "check_name",
-    "describe",
-    "StepSpec",
     "Key",
+    "apply_override",
+    "describe",
     "format_key",
+    "job_error",
     "load_job_file",
-    "parse_job",
 ]
 
 logger = logging.getLogger(__name__)
 
 # One element of a key path: a mapping key or a list index.
 Key = tuple[str | int, ...]
-
-TOP_KEYS: Final = ("namespace", "workers", "keep", "description", "data", "steps")
-STEP_KEYS: Final = (
-    "name", "description", "apply", "lapply", "axis", "over", "function",
-    "vars", "args", "kwargs", "output", "chunksize", "simplify",
-)
-AXIS_WORDS: Final = {"columns": 0, "rows": 1}
 
 
 class JobFileError(MemshareError, ValueError):
@@ -63,7 +47,7 @@ class JobFileError(MemshareError, ValueError):
 
 
 def format_key(path: Key) -> str:
-    """Write a key path the way users write it, e.g. ``steps[0].function``."""
+    """Format a key path as users write it, e.g. ``steps[0].function``."""
     text = ""
     for part in path:
         if isinstance(part, int):
@@ -260,7 +244,7 @@ _INDEX = re.compile(r"\[(\d+)\]")
 
 
 def apply_override(doc: JobDocument, text: str) -> None:
-    """Apply one ``--set KEY=VALUE`` to ``doc``; the value is parsed as YAML.
+    """Apply one ``--set KEY=VALUE`` to ``doc``, parsing the value as YAML.
 
     ``KEY`` is a dotted path (``data.X.shape``, ``steps.0.output`` or
     ``steps[0].output``). Missing mappings on the way are created, and a null
@@ -307,209 +291,3 @@ def apply_override(doc: JobDocument, text: str) -> None:
 
     doc.overrides[path] = f"--set {text}"
     logger.debug("applied override %s to %s", text, doc.path)
-
-
-@dataclass(frozen=True)
-class StepSpec:
-    """One checked step of a job.
-
-    ``vars`` maps the keyword argument name of the function to the name of
-    the data object or earlier step result passed as its value.
-    """
-
-    index: int
-    name: str
-    mode: Literal["apply", "lapply"]
-    input: str
-    axis: int
-    function: str
-    vars: dict[str, str]
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    output: Path | None
-    chunksize: int | None
-    simplify: bool
-
-    @property
-    def key(self) -> Key:
-        """Key path of the step in the job file."""
-        return ("steps", self.index)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """A job whose top level and steps passed the schema checks."""
-
-    doc: JobDocument
-    namespace: str
-    workers: int | None
-    keep: bool
-    data: dict[str, dict[str, Any]]
-    steps: tuple[StepSpec, ...]
-
-
-def check_name(doc: JobDocument, path: Key, value: object, what: str) -> str:
-    """Check a namespace or object name against the store's naming rule."""
-    try:
-        return validate_name(value, what)
-    except InvalidNameError as exc:
-        raise doc.error(path, f"{exc}", "rename it", value=value) from None
-
-
-def check_int(doc: JobDocument, path: Key, value: object, minimum: int) -> int:
-    """Check that ``value`` is an integer of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise doc.error(path, f"expected an integer >= {minimum}, got {describe(value)}",
-                        f"write a whole number such as {max(minimum, 4)}", value=value)
-    return value
-
-
-def check_bool(doc: JobDocument, path: Key, value: object) -> bool:
-    """Check that ``value`` is a YAML boolean."""
-    if not isinstance(value, bool):
-        raise doc.error(path, f"expected true or false, got {describe(value)}",
-                        "write true or false", value=value)
-    return value
-
-
-def parse_job(doc: JobDocument) -> JobSpec:
-    """Check the top level and the steps of ``doc`` and return a :class:`JobSpec`.
-
-    Data sources are only checked to be mappings here; see
-    :func:`memshare.runner.jobsources.parse_source`.
-    """
-    top = doc.mapping((), doc.data, TOP_KEYS, required=("data", "steps"))
-
-    default_namespace = re.sub(r"[^A-Za-z0-9_.-]", "_", doc.path.stem).lstrip(".-") or "job"
-    namespace = check_name(doc, ("namespace",), top.get("namespace", default_namespace),
-                           "namespace")
-    workers = top.get("workers")
-    if workers is not None:
-        workers = check_int(doc, ("workers",), workers, 1)
-    keep = check_bool(doc, ("keep",), top.get("keep", False))
-
-    data = top["data"]
-    if not isinstance(data, dict) or not data:
-        raise doc.error(("data",), f"expected a non-empty mapping of names to sources, got "
-                        f"{describe(data)}", "declare at least one object, e.g. "
-                        "`X: {generate: normal, shape: [1000, 50]}`", value=data)
-    for name, source in data.items():
-        check_name(doc, ("data", name), name, "object name")
-        doc.mapping(("data", name), source, None)
-
-    steps = top["steps"]
-    if not isinstance(steps, list) or not steps:
-        raise doc.error(("steps",), f"expected a non-empty list of steps, got {describe(steps)}",
-                        "add a list item such as `- {name: s, apply: X, function: m:f}`",
-                        value=steps)
-    parsed = tuple(_parse_step(doc, i, step) for i, step in enumerate(steps))
-    return JobSpec(doc=doc, namespace=namespace, workers=workers, keep=keep,
-                   data=data, steps=parsed)
-
-
-def _parse_step(doc: JobDocument, index: int, raw: object) -> StepSpec:
-    path: Key = ("steps", index)
-    step = doc.mapping(path, raw, STEP_KEYS, required=("name", "function"))
-    name = check_name(doc, (*path, "name"), step["name"], "step name")
-
-    modes = [mode for mode in ("apply", "lapply") if mode in step]
-    if len(modes) != 1:
-        problem = "has both `apply` and `lapply`" if modes else "has neither `apply` nor `lapply`"
-        raise doc.error(path, f"step {name!r} {problem}", "give exactly one: `apply: NAME` "
-                        "for an array or DataFrame, `lapply: NAME` for a list")
-    mode = modes[0]
-    source = step[mode]
-    if not isinstance(source, str):
-        raise doc.error((*path, mode), f"expected the name of a data object or earlier step, "
-                        f"got {describe(source)}", "write a name declared under `data:`",
-                        value=source)
-
-    axis = _parse_axis(doc, path, step, mode)
-
-    function = step["function"]
-    if not isinstance(function, str) or ":" not in function:
-        raise doc.error((*path, "function"), f"expected MODULE:ATTRIBUTE or FILE.py:ATTRIBUTE, "
-                        f"got {describe(function)}", "for example `funcs:corr_with` or "
-                        "`helpers/stats.py:summary`", value=function)
-
-    variables = _parse_vars(doc, (*path, "vars"), step.get("vars", []))
-
-    args = step.get("args", [])
-    if not isinstance(args, list):
-        raise doc.error((*path, "args"), f"expected a list, got {describe(args)}",
-                        "write `args: [1, 2]`", value=args)
-    kwargs = doc.mapping((*path, "kwargs"), step.get("kwargs", {}), None)
-    for key in kwargs:
-        if key in variables:
-            raise doc.error((*path, "kwargs", key), f"{key!r} is also passed by `vars`",
-                            "pass each keyword argument once", value=key, at_key=True)
-
-    output = step.get("output")
-    if output is not None:
-        if not isinstance(output, str) or not output.strip():
-            raise doc.error((*path, "output"), f"expected a file path, got {describe(output)}",
-                            "write a path such as results/corr.npy", value=output)
-        output = doc.folder / output
-
-    chunksize = step.get("chunksize")
-    if chunksize is not None:
-        chunksize = check_int(doc, (*path, "chunksize"), chunksize, 1)
-    simplify = check_bool(doc, (*path, "simplify"), step.get("simplify", True))
-
-    return StepSpec(index=index, name=name, mode=mode, input=source, axis=axis,
-                    function=function, vars=variables, args=tuple(args), kwargs=kwargs,
-                    output=output, chunksize=chunksize, simplify=simplify)
-
-
-def _parse_axis(doc: JobDocument, path: Key, step: Mapping[str, Any], mode: str) -> int:
-    if mode == "lapply":
-        for key in ("axis", "over"):
-            if key in step:
-                raise doc.error((*path, key), "`lapply` takes the list elements in order and "
-                                "has no axis", f"remove `{key}`", value=step[key],
-                                at_key=True)
-        return 0
-
-    if "axis" in step and "over" in step:
-        raise doc.error((*path, "over"), "both `axis` and `over` are given",
-                        "keep one of them", value=step["over"], at_key=True)
-    if "over" in step:
-        over = step["over"]
-        if over not in AXIS_WORDS:
-            raise doc.error((*path, "over"), f"expected columns or rows, got {describe(over)}",
-                            "write `over: columns` (axis 0) or `over: rows` (axis 1)",
-                            value=over)
-        return AXIS_WORDS[over]
-    axis = step.get("axis", 0)
-    if isinstance(axis, bool) or not isinstance(axis, int) or axis < 0:
-        raise doc.error((*path, "axis"), f"expected 0 (each column) or 1 (each row), got "
-                        f"{describe(axis)}", "write `axis: 0` or `axis: 1`, or `over: "
-                        "columns|rows`", value=axis)
-    return axis
-
-
-def _parse_vars(doc: JobDocument, path: Key, raw: object) -> dict[str, str]:
-    """Return keyword argument name -> object name for a list or mapping of vars."""
-    if isinstance(raw, list):
-        pairs = [((*path, i), item, item) for i, item in enumerate(raw)]
-    elif isinstance(raw, dict):
-        pairs = [((*path, key), key, item) for key, item in raw.items()]
-    else:
-        raise doc.error(path, f"expected a list of names or a mapping, got {describe(raw)}",
-                        "write `vars: [y]` or `vars: {target: y}`", value=raw)
-
-    result: dict[str, str] = {}
-    for item_path, argument, name in pairs:
-        if not isinstance(name, str):
-            raise doc.error(item_path, f"expected the name of a data object or earlier step, "
-                            f"got {describe(name)}", "write a name declared under `data:`",
-                            value=name)
-        if not isinstance(argument, str) or not argument.isidentifier():
-            raise doc.error(item_path, f"{argument!r} cannot be a keyword argument name",
-                            f"use the mapping form, e.g. `vars: {{my_arg: {name}}}`",
-                            value=argument)
-        if argument in result:
-            raise doc.error(item_path, f"{argument!r} is listed twice", "list it once",
-                            value=argument)
-        result[argument] = name
-    return result

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 import cloudpickle
+
 import memshare.store as store
 from memshare.runner.jobfile import JobDocument, Key, describe
 from memshare.store.layout import ROOT_VARIABLE

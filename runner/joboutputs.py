@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from memshare.runner.jobfile import JobDocument, Key
 
 __all__ = ["OUTPUT_FORMATS", "check_output", "summarize_result", "write_output"]
@@ -79,11 +80,11 @@ def write_output(result: Any, path: Path, name: str) -> None:
     Raises
     ------
     ValueError
-        If the result cannot be written in that format (for example a list
-        of arrays of different shapes as ``.npy``); the message names a
+        If the result cannot be written in that format, for example a list
+        of arrays of different shapes as ``.npy``. The message names a
         format that fits.
     OSError
-        If writing fails; no file is left at ``path`` or under a temporary name.
+        If writing fails. No file is left at ``path`` or under a temporary name.
     """
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,8 +141,8 @@ def _as_frame(result: Any, name: str, string_columns: bool = False) -> pd.DataFr
     else:
         array = _as_array(result, "a table")
         if array.ndim > 2:
-            raise ValueError(f"the result has shape {array.shape}; a table holds at most 2 "
-                             "dimensions, so write it as .npy or .json")
+            raise ValueError(f"the result has shape {array.shape}, but a table has at most 2 "
+                             "dimensions; write it as .npy or .json")
         frame = pd.DataFrame(array if array.ndim == 2 else {name: np.atleast_1d(array)})
     if string_columns and not all(isinstance(c, str) for c in frame.columns):
         # Parquet and Arrow need string column names.

@@ -1,12 +1,15 @@
 """Checking a whole job before it runs.
 
-:func:`plan_job` checks everything that can be checked before running: the
-schema (:mod:`memshare.runner.jobfile`), the data sources
-(:mod:`memshare.runner.jobsources`), the store (referenced objects exist, the
-names the job registers are free, the data fits), the names and kinds of step
-inputs and ``vars``, the functions (they import and are callable) and the
-outputs. It registers nothing, so a job that fails it leaves the store
-untouched.
+:func:`plan_job` checks everything that can be checked before running:
+
+- the schema (:mod:`memshare.runner.jobschema`) and the data sources
+  (:mod:`memshare.runner.jobsources`);
+- the store: referenced objects exist, the names the job registers are free,
+  and the data fits;
+- the names and kinds of step inputs and ``vars``;
+- the functions, which must import and be callable, and the outputs.
+
+It registers nothing, so a job that fails it leaves the store untouched.
 """
 
 from __future__ import annotations
@@ -20,17 +23,10 @@ from pathlib import Path
 from typing import Final
 
 import memshare.store as store
-from memshare.runner.jobfile import (
-    JobDocument,
-    JobSpec,
-    Key,
-    StepSpec,
-    apply_override,
-    load_job_file,
-    parse_job,
-)
+from memshare.runner.jobfile import JobDocument, Key, apply_override, load_job_file
 from memshare.runner.jobfunctions import StepFunction, resolve_function
 from memshare.runner.joboutputs import check_output
+from memshare.runner.jobschema import JobSpec, StepSpec, parse_job
 from memshare.runner.jobsources import Source, parse_source
 from memshare.runner.pool import resolve_workers
 from memshare.store.layout import store_root

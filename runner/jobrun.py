@@ -1,11 +1,11 @@
 """Running a checked job on a :class:`memshare.runner.Pool`, with a summary.
 
-:func:`run_job` takes a :class:`~memshare.runner.jobplan.JobPlan`, registers
-the data one object at a time (so a loaded value is freed before the next one
-is loaded), runs the steps in order in one pool, registers a step's result
-when a later step or ``keep`` needs it, and writes the outputs. Everything it
-registered is released at the end unless the job keeps it, also when a step
-fails or the run is interrupted.
+:func:`run_job` takes a :class:`~memshare.runner.jobplan.JobPlan` and
+registers its data one object at a time, so a loaded value is freed before
+the next one is loaded. It runs the steps in order in one pool, registers a
+step's result when a later step or ``keep`` needs it, and writes the outputs.
+Everything it registered is released at the end unless the job keeps it,
+also when a step fails or the run is interrupted.
 
 Peak memory is the proportional set size (PSS) summed over this process and
 the pool's workers, sampled by a background thread. PSS splits each shared
@@ -29,8 +29,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-import memshare.store as store
 import psutil
+
+import memshare.store as store
 from memshare.runner.apply import Pool
 from memshare.runner.errors import RemoteTraceback, TaskError
 from memshare.runner.jobfile import format_key
@@ -53,7 +54,7 @@ class JobFailedError(store.MemshareError, RuntimeError):
     """Loading data, a step, or writing an output failed while the job ran.
 
     Attributes ``file`` (the job file) and ``part`` (``data.NAME`` or
-    ``steps[i]``) say where; ``__cause__`` is the original error.
+    ``steps[i]``) locate the failure, and ``__cause__`` is the original error.
     """
 
 
@@ -121,7 +122,7 @@ class MemorySampler:
 
 @dataclass
 class StepSummary:
-    """What one step did; ``wall_s`` includes registering the result and the output."""
+    """Summary of one step. ``wall_s`` includes registering the result and writing the output."""
 
     name: str
     mode: str
@@ -137,7 +138,7 @@ class StepSummary:
 
 @dataclass
 class JobSummary:
-    """What a job did, as printed by ``memshare-run`` and by ``--json``."""
+    """Summary of a job, as printed by ``memshare-run`` and by ``--json``."""
 
     job: str
     namespace: str
@@ -214,8 +215,8 @@ def _load(plan: JobPlan, source: Source, registered: list[str],
             raise _failure(plan, format_key(source.key), f"loading data {name!r} failed",
                            error) from error
         registered.append(name)
-        # The store holds the data now; dropping this copy frees it before
-        # the next object loads.
+        # The store has its own copy now, so dropping this one frees it
+        # before the next object loads.
         del value
 
     metadata = store.retrieve_metadata(namespace, name)[name]

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
-from memshare.runner.jobfile import JobDocument, Key, check_int, check_name, describe
+
+from memshare.runner.jobfile import JobDocument, Key, describe
+from memshare.runner.jobschema import check_int, check_name
 from memshare.runner.jobtables import (
     Checked,
     load_dataset,

@@ -1,8 +1,8 @@
 """File and packaged-table data sources of job files: ``path:`` and ``dataset:``.
 
-Checking reads only what is cheap: the header of a ``.npy`` file, the schema
-and row count of Parquet and Arrow files, the first row of CSV and TSV files,
-and the whole of a packaged table (a few hundred rows). Loading reads the
+Checking reads only what is cheap. That is the header of a ``.npy`` file,
+the schema and row count of Parquet and Arrow files, the first row of CSV and
+TSV files, and the whole of a packaged table (a few hundred rows). Loading reads the
 data, selects ``columns``, sets the ``index`` column and casts to ``dtype``.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from memshare.runner.jobfile import JobDocument, Key, describe
 
 __all__ = [
@@ -26,8 +27,8 @@ __all__ = [
     "parse_path",
 ]
 
-# What each checker returns: the checked options, the store kind of the
-# value, and its size in bytes where known before loading.
+# Result of each checker: the checked options, the store kind of the value,
+# and its size in bytes where known before loading.
 Checked = tuple[dict[str, Any], str, int | None]
 
 FORMATS: Final = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import memshare.runner.joboutputs as joboutputs
 import pytest
+
+import memshare.runner.joboutputs as joboutputs
 from memshare.runner.jobfile import JobFileError
 from memshare.runner.jobplan import plan_job
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from memshare.runner.jobplan import plan_job
 from memshare.runner.jobrun import run_job
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from memshare.runner.jobfile import (
-    JobFileError,
-    apply_override,
-    format_key,
-    load_job_file,
-    parse_job,
-)
+
+from memshare.runner.jobfile import JobFileError, apply_override, format_key, load_job_file
+from memshare.runner.jobschema import parse_job
 
 JOB = """\
 data:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.feather as feather
 import pytest
+
 from memshare.runner.joboutputs import summarize_result, write_output
 
 
@@ -87,7 +88,7 @@ def test_creates_missing_folder(tmp_path: Path) -> None:
 
 
 def test_three_dimensions_not_a_table(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"shape \(2, 2, 2\); a table holds at most 2"):
+    with pytest.raises(ValueError, match=r"shape \(2, 2, 2\), but a table has at most 2"):
         write_output(np.zeros((2, 2, 2)), tmp_path / "t.csv", "t")
     assert list(tmp_path.iterdir()) == []
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from memshare.runner.jobplan import plan_job
-from memshare.runner.jobrun import JobFailedError, run_job
 
 import memshare
+from memshare.runner.jobplan import plan_job
+from memshare.runner.jobrun import JobFailedError, run_job
 
 FUNCS = '''
 import numpy as np

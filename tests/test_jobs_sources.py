@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.feather as feather
 import pytest
+
+import memshare
 from memshare.runner.jobfile import JobFileError
 from memshare.runner.jobplan import plan_job
 from memshare.runner.jobrun import run_job
 from memshare.runner.jobsources import GENERATE_BLOCK, load_source
-
-import memshare
 
 FUNCS = '''
 def identity(x):
@@ -133,7 +133,8 @@ def test_uniform_and_integers(store_root: Path, job_dir: Path) -> None:
     uniform = source_value(job_dir, "{generate: uniform, shape: [1000], low: -1, high: 1, "
                            "dtype: float32}")
     assert uniform.dtype == np.float32
-    assert -1 <= uniform.min() and uniform.max() < 1
+    assert uniform.min() >= -1
+    assert uniform.max() < 1
 
     integers = source_value(job_dir, "{generate: integers, shape: [10, 10], low: 5, high: 8, "
                             "dtype: int16}")
