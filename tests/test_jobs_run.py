@@ -147,3 +147,27 @@ def test_output_that_does_not_fit(store_root: Path, job: Path) -> None:
     assert "write it as .json" in str(caught.value)
     assert memshare.list_objects() == []
     assert list((job.parent / "out").iterdir()) == []
+
+
+def test_function_forms(store_root: Path, job: Path) -> None:
+    """An installed module, a file by path, and a dotted attribute."""
+    helpers = job.parent / "helpers"
+    helpers.mkdir()
+    (helpers / "stats.py").write_text(
+        "import numpy as np\n\n"
+        "class Stats:\n    @staticmethod\n    def peak(x):\n        return float(np.max(x))\n\n"
+        "def spread(x):\n    return float(np.ptp(x))\n"
+    )
+    job.write_text(
+        "data:\n  X: {generate: normal, shape: [50, 6], seed: 8}\n"
+        "steps:\n"
+        "  - {name: std, apply: X, function: numpy:std, output: std.npy}\n"
+        "  - {name: spread, apply: X, function: helpers/stats.py:spread, output: spread.npy}\n"
+        "  - {name: peak, apply: X, function: helpers/stats.py:Stats.peak, output: peak.npy}\n"
+    )
+    run_job(plan_job(job, workers=2), progress=False)
+
+    X = np.random.default_rng(8).standard_normal((50, 6))
+    np.testing.assert_allclose(np.load(job.parent / "std.npy"), X.std(axis=0))
+    np.testing.assert_allclose(np.load(job.parent / "spread.npy"), np.ptp(X, axis=0))
+    np.testing.assert_allclose(np.load(job.parent / "peak.npy"), X.max(axis=0))
