@@ -182,8 +182,7 @@ def _plan_step(doc: JobDocument, spec: JobSpec, step: StepSpec, known: dict[str,
     rename: dict[str, str] = {}
     fetch: dict[str, tuple[str, str]] = {}
     for argument, name in step.vars.items():
-        item = _lookup(doc, (*step.key, "vars", argument if argument != name else
-                             list(step.vars).index(argument)), name, known, spec)
+        item = _lookup(doc, step.var_keys[argument], name, known, spec)
         # The pool passes objects of the input's namespace by name; any other
         # object is attached by StepFunction in the worker.
         if item.namespace == source.namespace and item.name.isidentifier() and (

@@ -44,7 +44,8 @@ class StepSpec:
     """One checked step of a job.
 
     ``vars`` maps the keyword argument name of the function to the name of
-    the data object or earlier step result passed as its value.
+    the data object or earlier step result passed as its value, and
+    ``var_keys`` maps the same argument name to its key path in the file.
     """
 
     index: int
@@ -54,6 +55,7 @@ class StepSpec:
     axis: int
     function: str
     vars: dict[str, str]
+    var_keys: dict[str, Key]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     output: Path | None
@@ -162,7 +164,7 @@ def _parse_step(doc: JobDocument, index: int, raw: object) -> StepSpec:
                         f"got {describe(function)}", "for example `funcs:corr_with` or "
                         "`helpers/stats.py:summary`", value=function)
 
-    variables = _parse_vars(doc, (*path, "vars"), step.get("vars", []))
+    variables, var_keys = _parse_vars(doc, (*path, "vars"), step.get("vars", []))
 
     args = step.get("args", [])
     if not isinstance(args, list):
@@ -187,8 +189,8 @@ def _parse_step(doc: JobDocument, index: int, raw: object) -> StepSpec:
     simplify = check_bool(doc, (*path, "simplify"), step.get("simplify", True))
 
     return StepSpec(index=index, name=name, mode=mode, input=source, axis=axis,
-                    function=function, vars=variables, args=tuple(args), kwargs=kwargs,
-                    output=output, chunksize=chunksize, simplify=simplify)
+                    function=function, vars=variables, var_keys=var_keys, args=tuple(args),
+                    kwargs=kwargs, output=output, chunksize=chunksize, simplify=simplify)
 
 
 def _parse_axis(doc: JobDocument, path: Key, step: Mapping[str, Any], mode: str) -> int:
@@ -218,8 +220,9 @@ def _parse_axis(doc: JobDocument, path: Key, step: Mapping[str, Any], mode: str)
     return axis
 
 
-def _parse_vars(doc: JobDocument, path: Key, raw: object) -> dict[str, str]:
-    """Return keyword argument name -> object name for a list or mapping of vars."""
+def _parse_vars(doc: JobDocument, path: Key,
+                raw: object) -> tuple[dict[str, str], dict[str, Key]]:
+    """Return argument name -> object name, and argument name -> key path, of ``vars``."""
     if isinstance(raw, list):
         pairs = [((*path, i), item, item) for i, item in enumerate(raw)]
     elif isinstance(raw, dict):
@@ -229,6 +232,7 @@ def _parse_vars(doc: JobDocument, path: Key, raw: object) -> dict[str, str]:
                         "write `vars: [y]` or `vars: {target: y}`", value=raw)
 
     result: dict[str, str] = {}
+    keys: dict[str, Key] = {}
     for item_path, argument, name in pairs:
         if not isinstance(name, str):
             raise doc.error(item_path, f"expected the name of a data object or earlier step, "
@@ -242,4 +246,5 @@ def _parse_vars(doc: JobDocument, path: Key, raw: object) -> dict[str, str]:
             raise doc.error(item_path, f"{argument!r} is listed twice", "list it once",
                             value=argument)
         result[argument] = name
-    return result
+        keys[argument] = item_path
+    return result, keys

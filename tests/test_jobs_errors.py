@@ -326,3 +326,12 @@ def test_bad_override(store_root: Path, job_dir: Path) -> None:
         plan_job(job, ["data.X.shape=[10, 0]"])
     assert str(caught.value).startswith(f"{job}: --set data.X.shape=[10, 0]: "
                                         "data.X.shape[1]: expected an integer >= 1")
+
+
+def test_unknown_var_in_mapping(store_root: Path, job_dir: Path) -> None:
+    job = job_dir / "job.yaml"
+    job.write_text(BASE.replace("vars: [y]", "vars: {y: y, z: nothing}"))
+    with pytest.raises(JobFileError) as caught:
+        plan_job(job)
+    assert str(caught.value).startswith(f"{job}:9:21: steps[0].vars.z: undefined name "
+                                        "'nothing'")
