@@ -159,6 +159,7 @@ def _import_module(doc: JobDocument, key: Key, name: str, text: str) -> ModuleTy
         # A module of the same name imported earlier from elsewhere (another
         # job's folder) would shadow this job's own file.
         loaded = sys.modules.get(top)
+        # NOTE: this also unloads that other module for the rest of this process.
         if loaded is not None and getattr(loaded, "__file__", None) != local.origin:
             for stale in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
                 del sys.modules[stale]

@@ -137,6 +137,12 @@ def plan_job(path: str | Path, overrides: Sequence[str] = (), *, workers: int | 
     return JobPlan(spec, sources, tuple(steps), resolve_workers(workers or spec.workers), keep)
 
 
+def _store_exists() -> bool:
+    # Reading metadata creates a missing store root, and a check must not
+    # change the file system; without a root no object exists yet.
+    return Path(store_root()).exists()
+
+
 def _known_source(doc: JobDocument, spec: JobSpec, source: Source) -> _Known:
     if source.source != "ref":
         shape = tuple(source.options["shape"]) if source.source == "generate" else None
@@ -144,6 +150,8 @@ def _known_source(doc: JobDocument, spec: JobSpec, source: Source) -> _Known:
 
     namespace, name = source.options["namespace"], source.options["name"]
     try:
+        if not _store_exists():
+            raise store.ObjectNotFoundError(f"no store root at {store_root()}")
         metadata = store.retrieve_metadata(namespace, name)[name]
     except store.ObjectNotFoundError:
         raise doc.error((*source.key, "ref"), f"object {namespace}/{name} was not found in the "
@@ -232,7 +240,7 @@ def _article(kind: str) -> str:
 def _check_store(doc: JobDocument, namespace: str, names: list[str],
                  sources: Sequence[Source]) -> None:
     """Check that the names are free in the store and the data fits in its free space."""
-    existing = store.retrieve_metadata(namespace)
+    existing = store.retrieve_metadata(namespace) if _store_exists() else {}
     for name in names:
         if name in existing:
             owner = existing[name].owner_pid

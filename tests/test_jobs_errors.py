@@ -335,3 +335,16 @@ def test_unknown_var_in_mapping(store_root: Path, job_dir: Path) -> None:
         plan_job(job)
     assert str(caught.value).startswith(f"{job}:9:21: steps[0].vars.z: undefined name "
                                         "'nothing'")
+
+
+def test_check_creates_no_root(tmp_path: Path, job_dir: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "no-root-yet"
+    monkeypatch.setenv("MEMSHARE_ROOT", str(root))
+    job = job_dir / "job.yaml"
+    job.write_text(BASE)
+    plan_job(job)
+    job.write_text(BASE.replace("{generate: normal, shape: [20, 3], seed: 1}", "{ref: other/X}"))
+    with pytest.raises(JobFileError, match="object other/X was not found in the store"):
+        plan_job(job)
+    assert not root.exists()
