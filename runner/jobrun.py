@@ -10,8 +10,8 @@ also when a step fails or the run is interrupted.
 Peak memory is the proportional set size (PSS) summed over this process and
 the pool's workers, sampled by a background thread. PSS splits each shared
 page among the processes that map it, so an object mapped by every worker
-counts once, and pages of store objects that no process maps (data that was
-registered but is not in use) are not counted.
+counts once. Pages of store objects that no process maps, such as data that
+was registered but is not in use, are not counted.
 """
 
 from __future__ import annotations
