@@ -171,3 +171,13 @@ def test_interrupt_releases(store_root: Path, tmp_path: Path) -> None:
     assert stderr.strip().splitlines()[-1] == ("memshare-run: interrupted; what the job "
                                                "registered was released")
     assert objects_in(store_root) == []
+
+
+def test_check_json(store_root: Path) -> None:
+    result = memshare_run(str(CORR), "--check", "--json", "--workers", "3", root=store_root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["valid"] is True
+    assert report["workers"] == 3
+    assert report["steps"] == ["corr"]
+    assert [item["nbytes"] for item in report["data"]] == [160_000_000, 80_000]

@@ -131,8 +131,10 @@ def test_normal_equals_one_call(store_root: Path, job_dir: Path,
 
 def test_uniform_and_integers(store_root: Path, job_dir: Path) -> None:
     uniform = source_value(job_dir, "{generate: uniform, shape: [1000], low: -1, high: 1, "
-                           "dtype: float32}")
+                           "dtype: float32, seed: 4}")
     assert uniform.dtype == np.float32
+    expected = np.random.default_rng(4).random(1000, dtype=np.float32) * 2 - 1
+    np.testing.assert_allclose(uniform, expected, rtol=1e-6)
     assert uniform.min() >= -1
     assert uniform.max() < 1
 
