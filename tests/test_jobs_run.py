@@ -171,3 +171,20 @@ def test_function_forms(store_root: Path, job: Path) -> None:
     np.testing.assert_allclose(np.load(job.parent / "std.npy"), X.std(axis=0))
     np.testing.assert_allclose(np.load(job.parent / "spread.npy"), np.ptp(X, axis=0))
     np.testing.assert_allclose(np.load(job.parent / "peak.npy"), X.max(axis=0))
+
+
+def test_load_failure_releases_earlier_data(store_root: Path, job: Path) -> None:
+    (job.parent / "t.csv").write_text("a,b\n1,x\n2,y\n")
+    job.write_text(
+        "data:\n"
+        "  X: {generate: normal, shape: [10, 2]}\n"
+        "  T: {path: t.csv, dtype: float64}\n"
+        "steps:\n  - {name: sums, apply: T, function: funcs:total}\n"
+    )
+
+    with pytest.raises(JobFailedError) as caught:
+        run_job(plan_job(job, workers=2), progress=False)
+
+    assert str(caught.value).startswith(f"{job}: data.T: loading data 'T' failed: ValueError:")
+    assert memshare.list_objects() == []
+    assert stored(store_root) == []
