@@ -10,13 +10,22 @@ from __future__ import annotations
 from memshare.runner.accessor import MemshareAccessor
 from memshare.runner.apply import Pool, mem_apply, mem_lapply
 from memshare.runner.errors import FunctionNotPicklableError, TaskError, WorkerCrashedError
+from memshare.runner.jobfile import JobFileError
+from memshare.runner.jobplan import JobPlan, plan_job
+from memshare.runner.jobrun import JobFailedError, JobSummary, run_job
 
 __all__: list[str] = [
     "FunctionNotPicklableError",
+    "JobFailedError",
+    "JobFileError",
+    "JobPlan",
+    "JobSummary",
     "MemshareAccessor",
     "Pool",
     "TaskError",
     "WorkerCrashedError",
     "mem_apply",
     "mem_lapply",
+    "plan_job",
+    "run_job",
 ]
