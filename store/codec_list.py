@@ -259,7 +259,7 @@ class LazySequence(Sequence[Any]):
 def _short_repr(value: object) -> str:
     """Return a one-line description of an element: type and shape for data, repr for scalars."""
     if isinstance(value, np.ndarray):
-        return f"ndarray({value.dtype.str}, shape={value.shape})"
+        return f"ndarray({value.dtype}, shape={value.shape})"
     if isinstance(value, pd.DataFrame | pd.Series):
         return f"{type(value).__name__}(shape={value.shape})"
     if isinstance(value, pa.Array | pa.ChunkedArray | pa.RecordBatch | pa.Table):

@@ -107,12 +107,14 @@ class NdarrayPart:
 
         self.array = array
         self.order = order
-        self.dtype = array.dtype.str
+        # The display name ("float64", "<U5", "datetime64[ns]") is what users
+        # read in `memshare ls`; the schema keeps the exact code with byte order.
+        self.dtype = str(array.dtype)
         self.shape: tuple[int, ...] = tuple(int(n) for n in array.shape)
         self.nbytes = int(array.nbytes)
         self._data = pa.py_buffer(flat)
 
-        info = {"dtype": self.dtype, "shape": list(self.shape), "order": order}
+        info = {"dtype": array.dtype.str, "shape": list(self.shape), "order": order}
         self._schema = with_codec_metadata(pa.schema(RAW_FIELDS), self.kind, info)
         self._pad, self.size_bound = plan_raw(self._schema, self.nbytes)
 
@@ -152,7 +154,7 @@ def read_ndarray(reader: ipc.RecordBatchFileReader) -> np.ndarray:
 
 def preview_ndarray(array: np.ndarray, rows: int) -> str:
     """Return the dtype, shape and the top-left corner of at most ``rows`` rows."""
-    header = f"ndarray dtype={array.dtype.str} shape={array.shape}"
+    header = f"ndarray dtype={array.dtype} shape={array.shape}"
     if array.ndim == 0:
         return f"{header}\n{array[()]!r}"
     rows = max(int(rows), 0)

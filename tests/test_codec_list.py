@@ -112,11 +112,11 @@ def test_repr_short(shm_dir: Path) -> None:
     view, _, _ = round_trip([np.zeros(3), "a", 1, 2, 3], shm_dir)
     text = repr(view)
     assert text.startswith(
-        "<memshare list view of 5 elements: [ndarray(<f8, shape=(3,)), 'a', 1, ..."
+        "<memshare list view of 5 elements: [ndarray(float64, shape=(3,)), 'a', 1, ..."
     )
     assert codec.preview(view, 2).splitlines() == [
         "list length=5",
-        "[0] ndarray(<f8, shape=(3,))",
+        "[0] ndarray(float64, shape=(3,))",
         "[1] 'a'",
         "...",
     ]
