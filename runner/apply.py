@@ -137,8 +137,12 @@ class Pool:
         chunksize: int | None = None,
         progress: bool | None = None,
         simplify: bool = True,
+        description: str = "mem_apply",
     ) -> Any:
-        """Apply ``fn`` to each 1-D slice of ``X`` along ``axis``; see :func:`mem_apply`."""
+        """Apply ``fn`` to each 1-D slice of ``X`` along ``axis``; see :func:`mem_apply`.
+
+        ``description`` is the text in front of the progress bar.
+        """
         self._check_open()
         check_fn(fn)
         check_chunksize(chunksize)
@@ -172,7 +176,7 @@ class Pool:
 
             outputs = self._run(
                 objects, target, value, slice_kind, axis_int, variables, fn, fn_bytes,
-                chunksize, progress, "mem_apply",
+                chunksize, progress, description,
             )
             labels = element_labels(value, slice_kind)
             if labels is not None:
@@ -190,8 +194,12 @@ class Pool:
         namespace: str | None = None,
         chunksize: int | None = None,
         progress: bool | None = None,
+        description: str = "mem_lapply",
     ) -> list[Any]:
-        """Apply ``fn`` to each element of ``items``; see :func:`mem_lapply`."""
+        """Apply ``fn`` to each element of ``items``; see :func:`mem_lapply`.
+
+        ``description`` is the text in front of the progress bar.
+        """
         self._check_open()
         check_fn(fn)
         check_chunksize(chunksize)
@@ -223,7 +231,7 @@ class Pool:
 
             return self._run(
                 objects, target, value, "items", 0, variables, fn, fn_bytes,
-                chunksize, progress, "mem_lapply",
+                chunksize, progress, description,
             )
         finally:
             self._finish(objects)

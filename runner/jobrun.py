@@ -239,7 +239,8 @@ def _run_step(plan: JobPlan, step: StepPlan, pool: Pool, sampler: MemorySampler,
     sampler.start_window()
     started = time.perf_counter()
     options: dict[str, Any] = {"vars": list(step.variables), "namespace": step.namespace,
-                               "chunksize": spec.chunksize, "progress": progress}
+                               "chunksize": spec.chunksize, "progress": progress,
+                               "description": spec.name}
     try:
         if spec.mode == "apply":
             result = pool.apply(step.target, step.function, spec.axis,
