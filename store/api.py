@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 
 from memshare.store import codec, layout
@@ -20,6 +21,7 @@ from memshare.store.errors import (
     MemshareError,
     ObjectExistsError,
     ObjectInUseError,
+    StoreRootError,
     UnsupportedTypeError,
     ViewNotHeldError,
 )
@@ -30,9 +32,15 @@ from memshare.store.lifecycle import (
     not_found,
     publish,
     remove,
+    remove_damaged,
     remove_locked,
 )
-from memshare.store.metadata import ObjectMetadata, read_metadata
+from memshare.store.metadata import (
+    DamagedObject,
+    ObjectMetadata,
+    read_metadata,
+    scan_objects,
+)
 from memshare.store.names import validate_name
 from memshare.store.process import is_alive
 from memshare.store.writer import check_free_space
@@ -46,6 +54,7 @@ __all__ = [
     "release_views",
     "retrieve_metadata",
     "retrieve_views",
+    "scan_objects",
 ]
 
 logger = logging.getLogger(__name__)
@@ -137,8 +146,26 @@ def register_variables(
 
     root = layout.ensure_root()
     folder = layout.ensure_namespace(root, namespace)
+    try:
+        _publish_all(root, namespace, folder, encoded, overwrite=overwrite, persist=persist)
+    except BaseException:
+        # A namespace folder this call created, or one emptied by the
+        # rollback, must not stay behind.
+        layout.remove_namespace_if_empty(folder)
+        raise
+
+
+def _publish_all(
+    root: str,
+    namespace: str,
+    folder: str,
+    encoded: Mapping[str, codec.Encoded],
+    *,
+    overwrite: bool,
+    persist: bool,
+) -> None:
     if not overwrite:
-        for name in variables:
+        for name in encoded:
             if layout.check_file(layout.metadata_path(folder, name)) is not None:
                 raise ObjectExistsError(
                     f"object {name!r} already exists in namespace {namespace!r}; pass "
@@ -149,7 +176,7 @@ def register_variables(
                 )
     total = sum(item.size_bound for item in encoded.values())
     # Measured on the root, which is on the same file system as the
-    # namespace folder and cannot be removed by a concurrent gc.
+    # namespace folder and is never removed by a release or gc.
     check_free_space(root, total, f"{len(encoded)} object(s) in namespace {namespace!r}")
 
     published: list[tuple[ObjectFiles, str]] = []
@@ -277,15 +304,32 @@ def release_variables(
         With `require_unheld`, if a live process holds a view of one of the
         objects. All objects are checked before the first is removed, so
         nothing is removed, unless a view was taken during the call.
+    StoreRootError
+        With `require_unheld`, if an object's metadata cannot be read, so its
+        holders are unknown; nothing is removed. Without `require_unheld`,
+        such a damaged object's files are removed.
     """
     validate_name(namespace, "namespace")
     requested = _name_list(names)
     root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
 
+    damaged: set[str] = set()
     for name in requested:
         files = _files(root, namespace, name, folder)
-        metadata = read_metadata(files.metadata) if folder is not None else None
+        try:
+            metadata = read_metadata(files.metadata) if folder is not None else None
+        except StoreRootError as error:
+            if require_unheld:
+                raise StoreRootError(
+                    f"cannot tell whether {files.label} is held, because its metadata "
+                    f"cannot be read: {error}. Nothing was removed; to remove its files, "
+                    f"call release_variables without require_unheld or run "
+                    f"'memshare rm --force {files.label}'",
+                    path=files.metadata,
+                ) from error
+            damaged.add(name)
+            continue
         if metadata is None:
             raise not_found(files)
         if require_unheld:
@@ -294,6 +338,9 @@ def release_variables(
     # Checked again under each lock, because a view may be taken meanwhile.
     for name in requested:
         files = _files(root, namespace, name, folder)
+        if name in damaged:
+            remove_damaged(files)
+            continue
         with files.locked():
             metadata = read_metadata(files.metadata)
             if metadata is None:
@@ -324,45 +371,52 @@ def retrieve_metadata(
 ) -> dict[str, ObjectMetadata]:
     """Return the metadata of the named objects (all if `names` is None).
 
-    Nothing is attached and no reference is taken.
+    Nothing is attached and no reference is taken. When listing all objects,
+    one whose metadata cannot be read is skipped with a warning that names
+    its file and the command that removes it.
 
     Raises
     ------
     ObjectNotFoundError
         If a given name is not registered.
+    StoreRootError
+        If the metadata of a given name cannot be read.
     """
     validate_name(namespace, "namespace")
+    if names is None:
+        objects, damaged = scan_objects(namespace)
+        _warn_damaged(damaged)
+        return {metadata.name: metadata for metadata in objects}
+
+    requested = _name_list(names)
     root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
-    if names is None:
-        if folder is None:
-            return {}
-        requested = layout.list_object_names(folder)
-        strict = False
-    else:
-        requested = _name_list(names)
-        strict = True
-
     result: dict[str, ObjectMetadata] = {}
     for name in requested:
         files = _files(root, namespace, name, folder)
         metadata = read_metadata(files.metadata) if folder is not None else None
-        if metadata is not None:
-            result[name] = metadata
-        elif strict:
+        if metadata is None:
             raise not_found(files)
+        result[name] = metadata
     return result
 
 
 def list_objects(namespace: str | None = None) -> list[ObjectMetadata]:
     """Return the metadata of every object in `namespace`, or in all namespaces.
 
-    Sorted by namespace, then name.
+    Sorted by namespace, then name. An object whose metadata cannot be read
+    is skipped with a warning; :func:`scan_objects` returns those too.
     """
-    if namespace is not None:
-        return list(retrieve_metadata(namespace).values())
-    root = layout.ensure_root(create=False)
-    objects: list[ObjectMetadata] = []
-    for name in layout.list_namespaces(root):
-        objects.extend(retrieve_metadata(name).values())
+    objects, damaged = scan_objects(namespace)
+    _warn_damaged(damaged)
     return objects
+
+
+def _warn_damaged(damaged: list[DamagedObject]) -> None:
+    # stacklevel 3 points at the caller of the public listing function.
+    for item in damaged:
+        warnings.warn(
+            f"skipped damaged object {item.label}: {item.reason}; run '{item.fix}' to "
+            "remove its files",
+            stacklevel=3,
+        )

@@ -21,13 +21,15 @@ from typing import Final
 
 from memshare.store import codec, layout
 from memshare.store.api import (
-    list_objects,
     release_variables,
     release_views,
     retrieve_metadata,
     retrieve_views,
+    scan_objects,
 )
 from memshare.store.cli_format import (
+    damaged_record,
+    format_damaged,
     format_gc_result,
     format_info,
     format_listing,
@@ -40,8 +42,9 @@ from memshare.store.errors import (
     MemshareError,
     ObjectInUseError,
     ObjectNotFoundError,
+    StoreRootError,
 )
-from memshare.store.metadata import Holder, ObjectMetadata
+from memshare.store.metadata import DamagedObject, Holder, ObjectMetadata
 from memshare.store.names import validate_name
 from memshare.store.process import is_alive
 
@@ -264,18 +267,24 @@ def _run_ls(args: argparse.Namespace) -> int:
         validate_name(args.namespace, "namespace")
 
     root = _existing_root()
-    objects = list_objects(args.namespace) if root is not None else []
+    objects, damaged = scan_objects(args.namespace) if root is not None else ([], [])
 
     if args.json:
-        _print_json([listing_record(meta, is_alive) for meta in objects])
+        records = [listing_record(meta, is_alive) for meta in objects]
+        records += [damaged_record(item) for item in damaged]
+        records.sort(key=lambda record: (record["namespace"], record["name"]))
+        _print_json(records)
         return EXIT_OK
 
-    if not objects:
+    if not objects and not damaged:
         where = f"namespace {args.namespace!r} of " if args.namespace is not None else ""
         print(f"No objects in {where}the store root {layout.store_root()}.")
         return EXIT_OK
 
-    print(format_listing(objects, is_alive))
+    print(format_listing(objects, is_alive, damaged=damaged))
+    if damaged:
+        print()
+        print(format_damaged(damaged))
     return EXIT_OK
 
 
@@ -362,15 +371,25 @@ def _run_rm(args: argparse.Namespace) -> int:
     _require_root(namespace, name)
 
     if name is None:
-        objects = list_objects(namespace)
-        if not objects:
+        objects, damaged = scan_objects(namespace)
+        if not objects and not damaged:
             raise ObjectNotFoundError(
                 f"namespace {namespace!r} has no objects; run 'memshare ls' to see the "
                 "stored namespaces",
                 namespace=namespace,
             )
     else:
-        objects = list(retrieve_metadata(namespace, name).values())
+        objects, damaged = _read_one(namespace, name)
+
+    # The holders of a damaged object are unknown, so only --force removes it.
+    if damaged and not args.force:
+        details = "; ".join(f"{item.label}: {item.reason}" for item in damaged)
+        raise StoreRootError(
+            f"cannot tell whether these objects are held, because their metadata cannot "
+            f"be read: {details}. Nothing was removed. Pass --force to remove their files "
+            "(views already taken stay readable).",
+            path=damaged[0].path,
+        )
 
     # Checking every object before removing any keeps `rm NAMESPACE` all or
     # nothing. release_variables alone would remove the objects that come
@@ -404,7 +423,26 @@ def _run_rm(args: argparse.Namespace) -> int:
             )
         else:
             print(f"removed {label}")
+
+    for item in damaged:
+        logger.debug("removing damaged %s (pid %d)", item.label, os.getpid())
+        # Without require_unheld, release_variables removes a damaged object's files.
+        release_variables(namespace, item.name)
+        print(f"removed damaged object {item.label}")
     return EXIT_OK
+
+
+def _read_one(namespace: str, name: str) -> tuple[list[ObjectMetadata], list[DamagedObject]]:
+    """Read one object's metadata; a damaged object comes back in the second list."""
+    try:
+        return [retrieve_metadata(namespace, name)[name]], []
+    except StoreRootError as error:
+        path = layout.metadata_path(layout.namespace_path(layout.store_root(), namespace), name)
+        # Only an error about the metadata file itself marks the object as
+        # damaged. An unsafe root or namespace folder still fails the command.
+        if getattr(error, "path", None) != path:
+            raise
+        return [], [DamagedObject(namespace, name, path, str(error))]
 
 
 def _run_gc(args: argparse.Namespace) -> int:

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
-from memshare.store.collect import GcResult
-from memshare.store.metadata import Holder, ObjectMetadata
+from memshare.store.collect import DAMAGED_GRACE_SECONDS, GcResult
+from memshare.store.metadata import DamagedObject, Holder, ObjectMetadata
 
 __all__ = [
     "IsRunning",
+    "damaged_record",
     "format_age",
+    "format_damaged",
     "format_gc_result",
     "format_info",
     "format_listing",
@@ -53,6 +55,9 @@ _LISTING_HEADERS: Final = (
     "PERSISTENT",
     "AGE",
 )
+
+# The KIND cell of a damaged object in the listing; its other cells are "-".
+DAMAGED_KIND: Final = "DAMAGED"
 
 # Column positions of SIZE, VIEWS, OWNER and AGE, which are right-aligned so
 # that their digits line up.
@@ -167,6 +172,7 @@ def format_listing(
     objects: Iterable[ObjectMetadata],
     is_running: IsRunning,
     now: float | None = None,
+    damaged: Iterable[DamagedObject] = (),
 ) -> str:
     """Format object metadata as the ``memshare ls`` table, sorted by namespace and name.
 
@@ -180,6 +186,9 @@ def format_listing(
         An owner that exited is shown as ``<pid> (exited)``.
     now : float, optional
         Epoch seconds that ages are measured against; the current time by default.
+    damaged : iterable of DamagedObject
+        Objects whose metadata cannot be read, listed with the kind
+        ``DAMAGED`` and ``-`` in every other column.
 
     Returns
     -------
@@ -189,7 +198,9 @@ def format_listing(
     reference_time = time.time() if now is None else now
 
     rows = []
-    for meta in sorted(objects, key=lambda item: (item.namespace, item.name)):
+    for item in damaged:
+        rows.append((item.namespace, item.name, DAMAGED_KIND, *["-"] * 7))
+    for meta in objects:
         rows.append(
             (
                 meta.namespace,
@@ -204,17 +215,58 @@ def format_listing(
                 format_age(reference_time - meta.created),
             )
         )
+    rows.sort(key=lambda row: (row[0], row[1]))
     return format_table(_LISTING_HEADERS, rows, right_aligned=_NUMERIC_COLUMNS)
+
+
+def format_damaged(damaged: Iterable[DamagedObject]) -> str:
+    """Explain each damaged object: the error, and the command that removes it.
+
+    Returns an empty string when there is none, else the text without a
+    trailing newline.
+    """
+    lines = []
+    for item in sorted(damaged, key=lambda entry: (entry.namespace, entry.name)):
+        lines.append(f"{item.label} is damaged and cannot be retrieved: {item.reason}")
+        lines.extend(_fix_line(item))
+    return "\n".join(lines)
+
+
+def _fix_line(item: DamagedObject) -> list[str]:
+    # A message about invalid content already names the command; one about
+    # a link or a wrong mode does not.
+    if item.fix in item.reason:
+        return []
+    return [f"  remove its files with: {item.fix}"]
+
+
+def damaged_record(item: DamagedObject) -> dict[str, Any]:
+    """Return the record of a damaged object in ``memshare ls --json``.
+
+    It has ``namespace``, ``name``, ``damaged`` (True), ``path`` (the
+    metadata file), ``error`` and ``fix`` (the command that removes it).
+    """
+    return {
+        "namespace": item.namespace,
+        "name": item.name,
+        "damaged": True,
+        "path": item.path,
+        "error": item.reason,
+        "fix": item.fix,
+    }
 
 
 def listing_record(meta: ObjectMetadata, is_running: IsRunning) -> dict[str, Any]:
     """Return one object of ``memshare ls --json``.
 
     The keys are those of :meth:`ObjectMetadata.as_dict` plus
-    ``owner_running``, which is False once the registering process exited.
+    ``owner_running``, which is False once the registering process exited,
+    and ``damaged``, which is False here and True in the records of
+    :func:`damaged_record`.
     """
     record = meta.as_dict()
     record["owner_running"] = _owner_running(meta, is_running)
+    record["damaged"] = False
     return record
 
 
@@ -297,6 +349,18 @@ def format_gc_result(result: GcResult) -> str:
         )
     lines.extend(f"removed stale file {path}" for path in result.temp_files)
     lines.extend(f"removed empty namespace {namespace}" for namespace in result.namespaces)
+    lines.extend(f"removed damaged object {label}" for label in result.damaged_removed)
+    for item in result.damaged:
+        lines.append(
+            f"kept damaged object {item.label}, changed less than "
+            f"{format_age(DAMAGED_GRACE_SECONDS)} ago: {item.reason}"
+        )
+        lines.extend(_fix_line(item))
+    lines.extend(
+        f"skipped symbolic link {path}; memshare never follows or removes links, so "
+        "remove it by hand"
+        for path in result.skipped_links
+    )
 
     if not lines:
         return "Nothing to remove: every object has a running owner or holder, or is persistent."

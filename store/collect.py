@@ -11,22 +11,35 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+import stat
+import time
 from dataclasses import dataclass
 from typing import Final
 
 from memshare.store import layout
-from memshare.store.lifecycle import ObjectFiles, remove_locked
-from memshare.store.metadata import Holder, ObjectMetadata, read_metadata, write_metadata
+from memshare.store.errors import StoreRootError
+from memshare.store.lifecycle import ObjectFiles, remove_damaged_locked, remove_locked
+from memshare.store.metadata import (
+    DamagedObject,
+    Holder,
+    ObjectMetadata,
+    read_metadata,
+    write_metadata,
+)
 from memshare.store.names import validate_name
 from memshare.store.process import current, is_alive, start_of
 
-__all__ = ["GcResult", "ReapedHolder", "gc"]
+__all__ = ["DAMAGED_GRACE_SECONDS", "GcResult", "ReapedHolder", "gc"]
 
 logger = logging.getLogger(__name__)
 
-# Object ids are uuid4 hex strings; a data file name must end in one.
-_OBJECT_ID: Final = re.compile(r"[0-9a-f]{32}")
+# A damaged object whose files all changed longer ago than this is removed.
+# Metadata is published by rename, so no writer in progress leaves a damaged
+# file. The wait leaves time for someone who is repairing the file by hand.
+# NOTE: metadata of another memshare version counts as damaged. While that
+# version uses the object, each retrieve and release rewrites the file and
+# keeps it young, but an idle object of that version is removed.
+DAMAGED_GRACE_SECONDS: Final = 600.0
 
 
 @dataclass(frozen=True)
@@ -55,12 +68,26 @@ class GcResult:
         that no metadata refers to (left by a writer killed mid-publish).
     namespaces : tuple of str
         Namespace folders removed because they were empty.
+    damaged_removed : tuple of str
+        Objects as ``"namespace/name"`` whose metadata could not be read and
+        whose files were older than ``DAMAGED_GRACE_SECONDS``; their files
+        were removed.
+    damaged : tuple of DamagedObject
+        Objects whose metadata could not be read, kept because a file of
+        theirs changed within ``DAMAGED_GRACE_SECONDS``.
+    skipped_links : tuple of str
+        Symbolic links found where a namespace folder or store file belongs.
+        Neither the link nor its target was touched, and an object whose
+        metadata or lock file is a link was not collected.
     """
 
     objects: tuple[str, ...] = ()
     holders: tuple[ReapedHolder, ...] = ()
     temp_files: tuple[str, ...] = ()
     namespaces: tuple[str, ...] = ()
+    damaged_removed: tuple[str, ...] = ()
+    damaged: tuple[DamagedObject, ...] = ()
+    skipped_links: tuple[str, ...] = ()
 
 
 class _Collector:
@@ -69,6 +96,9 @@ class _Collector:
         self.holders: list[ReapedHolder] = []
         self.temp_files: list[str] = []
         self.namespaces: list[str] = []
+        self.damaged_removed: list[str] = []
+        self.damaged: list[DamagedObject] = []
+        self.skipped_links: list[str] = []
 
     def result(self) -> GcResult:
         return GcResult(
@@ -76,7 +106,14 @@ class _Collector:
             tuple(self.holders),
             tuple(self.temp_files),
             tuple(self.namespaces),
+            tuple(self.damaged_removed),
+            tuple(self.damaged),
+            tuple(self.skipped_links),
         )
+
+    def skip_link(self, path: str) -> None:
+        self.skipped_links.append(path)
+        logger.debug("gc skipped the symbolic link %s", path)
 
 
 def gc(namespace: str | None = None) -> GcResult:
@@ -87,10 +124,13 @@ def gc(namespace: str | None = None) -> GcResult:
     * non-persistent objects whose owner is dead and that no live process
       holds;
     * temporary files of dead writers and data files no metadata refers to;
+    * objects whose metadata cannot be read and whose files are all older
+      than ``DAMAGED_GRACE_SECONDS`` (younger ones are only reported);
     * namespace folders left empty.
 
     Objects of live owners, persistent objects and objects a live process
-    holds are kept.
+    holds are kept. Symbolic links are reported and left alone, with their
+    targets.
 
     Parameters
     ----------
@@ -106,49 +146,71 @@ def gc(namespace: str | None = None) -> GcResult:
     names = [namespace] if namespace is not None else layout.list_namespaces(root)
     found = _Collector()
     for name in names:
+        if _is_link(layout.namespace_path(root, name)):
+            found.skip_link(layout.namespace_path(root, name))
+            continue
         folder = layout.check_namespace(root, name)
         if folder is not None:
             _collect_namespace(root, name, folder, found)
 
     result = found.result()
     logger.debug(
-        "gc in %s (pid %d): removed %d object(s), %d holder record(s), %d file(s), %d namespace(s)",
+        "gc in %s (pid %d): removed %d object(s), %d holder record(s), %d file(s), "
+        "%d namespace(s), %d damaged object(s); kept %d damaged object(s), skipped %d link(s)",
         root,
         os.getpid(),
         len(result.objects),
         len(result.holders),
         len(result.temp_files),
         len(result.namespaces),
+        len(result.damaged_removed),
+        len(result.damaged),
+        len(result.skipped_links),
     )
     return result
 
 
+def _is_link(path: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def _collect_namespace(root: str, namespace: str, folder: str, found: _Collector) -> None:
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return  # a release or another gc removed the folder after it was listed
+
     # Object name -> its data files seen in the listing.
     objects: dict[str, list[str]] = {}
-    for entry in os.listdir(folder):
+    # Objects whose metadata or lock file is a link: locking or reading them
+    # would raise, so they are left for the user.
+    linked: set[str] = set()
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        name = _object_name(entry)
+        if _is_link(path):
+            found.skip_link(path)
+            if name is not None and not entry.endswith(layout.DATA_SUFFIX):
+                linked.add(name)
+            continue
         temp = layout.parse_temp_name(entry)
         if temp is not None:
-            _collect_temp(os.path.join(folder, entry), temp, found)
+            _collect_temp(path, temp, found)
             continue
-        name = _object_name(entry)
         if name is not None:
             data = objects.setdefault(name, [])
             if entry.endswith(layout.DATA_SUFFIX):
                 data.append(entry)
 
     for name, data in sorted(objects.items()):
-        _collect_object(ObjectFiles(root, folder, namespace, name), data, found)
+        if name not in linked:
+            _collect_object(ObjectFiles(root, folder, namespace, name), data, found)
 
-    # rmdir removes only an empty folder, atomically: a registration that
-    # created a file meanwhile keeps the folder, and one that finds the folder
-    # gone recreates it.
-    try:
-        os.rmdir(folder)
-    except OSError:
-        return
-    found.namespaces.append(namespace)
-    logger.debug("gc removed empty namespace %r at %s", namespace, folder)
+    if layout.remove_namespace_if_empty(folder):
+        found.namespaces.append(namespace)
 
 
 def _object_name(entry: str) -> str | None:
@@ -160,7 +222,7 @@ def _object_name(entry: str) -> str | None:
         name = entry[: -len(layout.LOCK_SUFFIX)]
     elif entry.endswith(layout.DATA_SUFFIX):
         name, _, object_id = entry[: -len(layout.DATA_SUFFIX)].rpartition(".")
-        if _OBJECT_ID.fullmatch(object_id) is None:
+        if layout.OBJECT_ID_PATTERN.fullmatch(object_id) is None:
             return None
     else:
         return None
@@ -182,8 +244,17 @@ def _collect_temp(path: str, temp: layout.TempName, found: _Collector) -> None:
 
 
 def _collect_object(files: ObjectFiles, data: list[str], found: _Collector) -> None:
-    with files.locked(create=True):
-        metadata = read_metadata(files.metadata)
+    lock = files.locked(create=True)
+    try:
+        lock.acquire()
+    except FileNotFoundError:
+        return  # the namespace folder was removed after it was listed
+    with lock:
+        try:
+            metadata = read_metadata(files.metadata)
+        except StoreRootError as error:
+            _collect_damaged(files, str(error), found)
+            return
         _remove_unreferenced(files, metadata, data, found)
         if metadata is None:
             return
@@ -205,12 +276,32 @@ def _collect_object(files: ObjectFiles, data: list[str], found: _Collector) -> N
             metadata.owner_pid, metadata.owner_start_time, metadata.owner_start_ticks
         )
         if not metadata.persistent and not owner_alive and not live:
-            remove_locked(files, metadata)
             found.objects.append(files.label)
+            if remove_locked(files, metadata):
+                found.namespaces.append(files.namespace)
             return
 
         if len(live) != len(metadata.holders):
             write_metadata(files.metadata, metadata.with_holders(tuple(live)), current())
+
+
+def _collect_damaged(files: ObjectFiles, reason: str, found: _Collector) -> None:
+    # Called under the object's lock.
+    paths = [files.metadata, *layout.list_data_files(files.folder, files.name)]
+    newest = 0.0
+    for path in paths:
+        try:
+            newest = max(newest, os.lstat(path).st_mtime)
+        except FileNotFoundError:
+            continue
+    if time.time() - newest < DAMAGED_GRACE_SECONDS:
+        found.damaged.append(DamagedObject(files.namespace, files.name, files.metadata, reason))
+        logger.debug("gc kept the recently changed damaged object %s: %s", files.label, reason)
+        return
+
+    found.damaged_removed.append(files.label)
+    if remove_damaged_locked(files):
+        found.namespaces.append(files.namespace)
 
 
 def _remove_unreferenced(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import secrets
 import stat
 import sys
@@ -51,7 +52,9 @@ __all__ = [
     "namespace_path",
     "open_new_file",
     "parse_temp_name",
+    "list_data_files",
     "remove_file",
+    "remove_namespace_if_empty",
     "store_root",
     "temp_path",
 ]
@@ -65,6 +68,10 @@ DATA_SUFFIX: Final = ".arrow"
 METADATA_SUFFIX: Final = ".json"
 LOCK_SUFFIX: Final = ".lock"
 TEMP_SUFFIX: Final = ".tmp"
+
+# Object ids are uuid4 hex strings; a data file name must end in one, so a
+# foreign "model.v2.arrow" is never taken for object data.
+OBJECT_ID_PATTERN: Final = re.compile(r"[0-9a-f]{32}")
 
 # Group and other permission bits: any of them set on a folder or file of the
 # store would let another user read or replace shared data.
@@ -182,13 +189,20 @@ def namespace_path(root: str, namespace: str) -> str:
 def ensure_namespace(root: str, namespace: str) -> str:
     """Create the folder of `namespace` if needed, check it and return its path."""
     path = namespace_path(root, namespace)
-    try:
-        os.mkdir(path, 0o700)
-        logger.debug("created namespace %r at %s (pid %d)", namespace, path, os.getpid())
-    except FileExistsError:
-        pass
-    _check_folder(path, os.lstat(path), "namespace folder")
-    return path
+    while True:
+        try:
+            os.mkdir(path, 0o700)
+            logger.debug("created namespace %r at %s (pid %d)", namespace, path, os.getpid())
+        except FileExistsError:
+            pass
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            # The last object of the namespace was released between mkdir
+            # and lstat, which removed the empty folder: create it again.
+            continue
+        _check_folder(path, st, "namespace folder")
+        return path
 
 
 def check_namespace(root: str, namespace: str) -> str | None:
@@ -200,6 +214,28 @@ def check_namespace(root: str, namespace: str) -> str | None:
         return None
     _check_folder(path, st, "namespace folder")
     return path
+
+
+def remove_namespace_if_empty(folder: str) -> bool:
+    """Remove the namespace `folder` if it is empty; return whether it was removed.
+
+    ``rmdir`` removes only an empty folder, atomically, so a concurrent
+    registration that created its lock file first keeps the folder. One that
+    finds the folder gone before creating its lock file recreates the folder
+    and retries (see :func:`memshare.store.lifecycle.publish`). The store
+    root itself is kept.
+    """
+    try:
+        os.rmdir(folder)
+    except FileNotFoundError:
+        return False  # another release or gc removed it first
+    except OSError as error:
+        # ENOTEMPTY or EEXIST: something arrived or remains. ENOTDIR: a link
+        # was planted in its place, and rmdir never follows it.
+        logger.debug("kept namespace folder %s: %s (pid %d)", folder, error.strerror, os.getpid())
+        return False
+    logger.debug("removed empty namespace folder %s (pid %d)", folder, os.getpid())
+    return True
 
 
 def list_namespaces(root: str) -> list[str]:
@@ -236,6 +272,27 @@ def list_object_names(folder: str | None) -> list[str]:
         return []
     names = [entry[: -len(METADATA_SUFFIX)] for entry in entries if entry.endswith(METADATA_SUFFIX)]
     return sorted(name for name in names if _is_valid_name(name))
+
+
+def list_data_files(folder: str, name: str) -> list[str]:
+    """Return the paths of every data file of object `name` in `folder`, sorted.
+
+    A data file is ``<name>.<object id>.arrow``. A replaced object may have
+    more than one while a writer was killed between its steps.
+    """
+    prefix = validate_name(name, "object name") + "."
+    try:
+        entries = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    paths = []
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(DATA_SUFFIX)):
+            continue
+        object_id = entry[len(prefix) : -len(DATA_SUFFIX)]
+        if OBJECT_ID_PATTERN.fullmatch(object_id) is not None:
+            paths.append(os.path.join(folder, entry))
+    return sorted(paths)
 
 
 def _is_valid_name(name: str) -> bool:

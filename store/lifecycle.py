@@ -48,6 +48,8 @@ __all__ = [
     "publish",
     "release_at_exit",
     "remove",
+    "remove_damaged",
+    "remove_damaged_locked",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,8 @@ def publish(
             lock.acquire()
             break
         except FileNotFoundError:
-            # gc removed the (empty) namespace folder since it was created.
+            # The namespace folder became empty and was removed (by a
+            # release or gc) after this call created or found it.
             layout.ensure_namespace(files.root, files.namespace)
 
     try:
@@ -168,6 +171,7 @@ def publish(
         with contextlib.suppress(MemshareError, OSError):
             if read_metadata(files.metadata) is None:
                 layout.remove_file(files.lock)
+                layout.remove_namespace_if_empty(files.folder)
         raise
     finally:
         lock.release()
@@ -290,11 +294,12 @@ def remove(files: ObjectFiles, *, object_id: str | None = None) -> ObjectMetadat
     return metadata
 
 
-def remove_locked(files: ObjectFiles, metadata: ObjectMetadata) -> None:
+def remove_locked(files: ObjectFiles, metadata: ObjectMetadata) -> bool:
     """Unlink metadata, data and lock file. The caller holds the lock.
 
     The metadata goes first: from then on the object is unpublished, so a
-    crash later leaves only files that gc removes.
+    crash later leaves only files that gc removes. Returns whether the
+    namespace folder was removed too, because it became empty.
     """
     layout.remove_file(files.metadata)
     layout.remove_file(files.data(metadata.object_id))
@@ -307,6 +312,50 @@ def remove_locked(files: ObjectFiles, metadata: ObjectMetadata) -> None:
         files.data(metadata.object_id),
         os.getpid(),
     )
+    return layout.remove_namespace_if_empty(files.folder)
+
+
+def remove_damaged(files: ObjectFiles) -> bool:
+    """Unlink the files of an object whose metadata cannot be read.
+
+    Returns whether they were removed: not when the metadata became readable
+    meanwhile (the object was registered again) or is gone.
+
+    Raises
+    ------
+    StoreRootError
+        If the lock file is a symbolic link or not a regular file.
+    """
+    with files.locked(create=True):
+        try:
+            if read_metadata(files.metadata) is not None:
+                return False
+        except StoreRootError:
+            remove_damaged_locked(files)
+            return True
+
+        # No metadata file: only the lock file created above is ours to remove.
+        layout.remove_file(files.lock)
+        layout.remove_namespace_if_empty(files.folder)
+        return False
+
+
+def remove_damaged_locked(files: ObjectFiles) -> bool:
+    """Unlink a damaged object's metadata, data and lock files. The caller holds the lock.
+
+    Under the lock no publish is in progress, so every data file of the name
+    belongs to a finished or abandoned registration. A metadata file that is
+    a symbolic link is unlinked itself; its target is never opened. Returns
+    whether the namespace folder was removed too, because it became empty.
+    """
+    removed: list[str] = []
+    for path in [files.metadata, *layout.list_data_files(files.folder, files.name)]:
+        if layout.remove_file(path):
+            removed.append(path)
+    layout.remove_file(files.lock)
+    registry.drop_owned(files.key)
+    logger.debug("removed damaged object %s: %s (pid %d)", files.label, removed, os.getpid())
+    return layout.remove_namespace_if_empty(files.folder)
 
 
 def files_for(key: registry.Key) -> ObjectFiles | None:

@@ -17,10 +17,19 @@ from typing import Any, Final
 
 from memshare.store import layout
 from memshare.store.errors import StoreFullError, StoreRootError
+from memshare.store.names import validate_name
 from memshare.store.process import ProcessId
 from memshare.store.writer import FULL_HINT, is_full
 
-__all__ = ["Holder", "ObjectMetadata", "read_metadata", "write_metadata"]
+__all__ = [
+    "DamagedObject",
+    "Holder",
+    "ObjectMetadata",
+    "read_metadata",
+    "read_namespace",
+    "scan_objects",
+    "write_metadata",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +134,45 @@ class ObjectMetadata:
         return replace(self, holders=holders)
 
 
+@dataclass(frozen=True)
+class DamagedObject:
+    """An object whose metadata file cannot be read, so it cannot be used.
+
+    Attributes
+    ----------
+    namespace, name : str
+        Where the object lives.
+    path : str
+        Its metadata file.
+    reason : str
+        Why reading the metadata failed (the :class:`StoreRootError` message).
+    """
+
+    namespace: str
+    name: str
+    path: str
+    reason: str
+
+    @property
+    def label(self) -> str:
+        """``"namespace/name"``, as messages show it."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def fix(self) -> str:
+        """The command that removes the object's files."""
+        return f"memshare rm --force {self.label}"
+
+
+def _removal_hint(path: str) -> str:
+    namespace = os.path.basename(os.path.dirname(path))
+    name = os.path.basename(path)[: -len(layout.METADATA_SUFFIX)]
+    return (
+        f"remove the object's files with 'memshare rm --force {namespace}/{name}' and "
+        "register it again"
+    )
+
+
 def _optional_int(value: object) -> int | None:
     return None if value is None else int(value)  # type: ignore[call-overload]
 
@@ -161,8 +209,7 @@ def _from_dict(values: dict[str, Any], path: str) -> ObjectMetadata:
     except (KeyError, TypeError, ValueError) as error:
         raise StoreRootError(
             f"the metadata file {path} is invalid ({error!r}); it was written by another "
-            "version of memshare or edited by hand; remove the object's files and "
-            "register it again",
+            f"version of memshare or edited by hand; {_removal_hint(path)}",
             path=path,
         ) from error
 
@@ -188,11 +235,77 @@ def read_metadata(path: str) -> ObjectMetadata | None:
         values = json.loads(raw)
     except ValueError as error:
         raise StoreRootError(
-            f"the metadata file {path} is not valid JSON ({error}); remove the object's "
-            "files and register it again",
+            f"the metadata file {path} is not valid JSON ({error}); {_removal_hint(path)}",
             path=path,
         ) from error
     return _from_dict(values, path)
+
+
+def read_namespace(
+    folder: str | None, namespace: str
+) -> tuple[list[ObjectMetadata], list[DamagedObject]]:
+    """Read the metadata of every object in the namespace `folder`.
+
+    An object whose metadata cannot be read (invalid JSON, a link, a wrong
+    mode) is returned as a :class:`DamagedObject` instead of raising, so one
+    damaged object does not hide the others.
+
+    Returns
+    -------
+    tuple of (list of ObjectMetadata, list of DamagedObject)
+        Both sorted by name. An object released during the call is in neither.
+    """
+    objects: list[ObjectMetadata] = []
+    damaged: list[DamagedObject] = []
+    if folder is None:
+        return objects, damaged
+    for name in layout.list_object_names(folder):
+        path = layout.metadata_path(folder, name)
+        try:
+            metadata = read_metadata(path)
+        except StoreRootError as error:
+            damaged.append(DamagedObject(namespace, name, path, str(error)))
+            continue
+        if metadata is not None:
+            objects.append(metadata)
+    return objects, damaged
+
+
+def scan_objects(
+    namespace: str | None = None,
+) -> tuple[list[ObjectMetadata], list[DamagedObject]]:
+    """Return the readable objects and the damaged ones, in one or all namespaces.
+
+    A damaged object has a metadata file that cannot be read: invalid JSON,
+    written by another version of memshare, a symbolic link, or a wrong mode
+    or owner. It cannot be retrieved; ``release_variables`` (without
+    `require_unheld`), ``memshare rm --force`` and, after a grace period,
+    :func:`gc` remove its files.
+
+    Returns
+    -------
+    tuple of (list of ObjectMetadata, list of DamagedObject)
+        Each sorted by namespace, then name.
+
+    Raises
+    ------
+    StoreRootError
+        If the root or a namespace folder is unsafe (a link, a wrong owner
+        or mode).
+    """
+    root = layout.ensure_root(create=False)
+    if namespace is not None:
+        namespaces = [validate_name(namespace, "namespace")]
+    else:
+        namespaces = layout.list_namespaces(root)
+
+    objects: list[ObjectMetadata] = []
+    damaged: list[DamagedObject] = []
+    for name in namespaces:
+        found, broken = read_namespace(layout.check_namespace(root, name), name)
+        objects.extend(found)
+        damaged.extend(broken)
+    return objects, damaged
 
 
 def write_metadata(path: str, metadata: ObjectMetadata, writer: ProcessId) -> None:

@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import pytest
-from memshare.store import cli
+from memshare.store import cli, cli_format
 from memshare.store.cli import main
 from memshare.store.cli_format import format_age, format_shape, format_size
 
@@ -398,7 +398,15 @@ def test_gc_with_nothing_to_remove(store_root: Path, capsys: pytest.CaptureFixtu
     assert main(["gc", "--json"]) == 0
 
     result = json.loads(capsys.readouterr().out)
-    assert result == {"objects": [], "holders": [], "temp_files": [], "namespaces": []}
+    assert result == {
+        "objects": [],
+        "holders": [],
+        "temp_files": [],
+        "namespaces": [],
+        "damaged_removed": [],
+        "damaged": [],
+        "skipped_links": [],
+    }
     assert len(memshare.list_objects("demo")) == 1
 
 
@@ -569,3 +577,134 @@ def test_script_root_option(store_root: Path, other_root: Path) -> None:
     assert in_other.stdout == f"No objects in the store root {other_root}.\n"
     assert in_store.returncode == 0, in_store.stderr
     assert set(_listing_rows(in_store.stdout)) == {("demo", "values")}
+
+
+# --- damaged objects and links -----------------------------------------------------------
+
+
+def _damage(store_root: Path, namespace: str, name: str) -> Path:
+    path = store_root / namespace / f"{name}.json"
+    path.write_text("{not json")
+    return path
+
+
+def test_ls_shows_damaged(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables(
+        "demo", {"bad": np.ones(3), "good": np.ones(3), "open": np.ones(3)}
+    )
+    path = _damage(store_root, "demo", "bad")
+    (store_root / "demo" / "open.json").chmod(0o644)
+
+    assert main(["ls"]) == 0
+
+    captured = capsys.readouterr()
+    table, _, notes = captured.out.partition("\n\n")
+    rows = _listing_rows(table)
+    assert rows[("demo", "bad")][2:] == ["DAMAGED"] + ["-"] * 7
+    assert rows[("demo", "open")][2:] == ["DAMAGED"] + ["-"] * 7
+    assert rows[("demo", "good")][2] == "ndarray"
+    assert f"demo/bad is damaged and cannot be retrieved: the metadata file {path}" in notes
+    assert "'memshare rm --force demo/bad'" in notes
+    assert "mode 0o644" in notes
+    assert "  remove its files with: memshare rm --force demo/open" in notes
+    assert captured.err == ""
+
+
+def test_ls_json_damaged(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"bad": np.ones(3), "good": np.ones(3)})
+    path = _damage(store_root, "demo", "bad")
+
+    assert main(["ls", "--json"]) == 0
+
+    records = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["damaged"]) for r in records] == [("bad", True), ("good", False)]
+    assert records[0]["path"] == str(path)
+    assert "not valid JSON" in records[0]["error"]
+    assert records[0]["fix"] == "memshare rm --force demo/bad"
+
+
+@pytest.mark.parametrize("target", ["demo/bad", "demo"])
+def test_rm_damaged_needs_force(
+    store_root: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    memshare.register_variables("demo", {"bad": np.ones(3), "good": np.ones(3)})
+    _damage(store_root, "demo", "bad")
+    before = sorted(p.name for p in (store_root / "demo").iterdir())
+
+    assert main(["rm", target]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert "cannot tell whether these objects are held" in captured.err
+    assert "demo/bad" in captured.err
+    assert "Nothing was removed. Pass --force" in captured.err
+    assert sorted(p.name for p in (store_root / "demo").iterdir()) == before
+
+
+def test_rm_force_removes_damaged(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"bad": np.ones(3), "good": np.ones(3)})
+    _damage(store_root, "demo", "bad")
+
+    assert main(["rm", "demo/bad", "--force"]) == 0
+
+    assert capsys.readouterr().out == "removed damaged object demo/bad\n"
+    names = sorted(p.name for p in (store_root / "demo").iterdir())
+    assert [name for name in names if name.startswith("bad")] == []
+    assert [meta.name for meta in memshare.list_objects("demo")] == ["good"]
+
+
+def test_rm_force_namespace_with_damaged(
+    store_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memshare.register_variables("demo", {"bad": np.ones(3), "good": np.ones(3)})
+    _damage(store_root, "demo", "bad")
+
+    assert main(["rm", "demo", "--force"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["removed demo/good", "removed damaged object demo/bad"]
+    assert list(store_root.iterdir()) == []
+
+
+def test_gc_reports_damaged_and_links(
+    store_root: Path, other_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memshare.register_variables("demo", {"bad": np.ones(3)})
+    _damage(store_root, "demo", "bad")
+    (store_root / "linked").symlink_to(other_root)
+
+    assert main(["gc"]) == 0
+
+    output = capsys.readouterr().out
+    assert "kept damaged object demo/bad, changed less than 10m ago" in output
+    assert "memshare rm --force demo/bad" in output
+    assert f"skipped symbolic link {store_root / 'linked'}" in output
+    assert (store_root / "linked").is_symlink()
+
+
+# --- liveness ----------------------------------------------------------------------------
+
+
+def test_liveness_gets_start_ticks(store_root: Path) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+    memshare.retrieve_views("demo", "values")
+    meta = memshare.retrieve_metadata("demo", "values")["values"]
+    calls: list[tuple[int, float, int | None]] = []
+
+    # The default of start_ticks lets a caller that passes only two
+    # arguments run, so that the recorded None shows the omission.
+    def is_running(pid: int, start_time: float, start_ticks: int | None = None) -> bool:
+        calls.append((pid, start_time, start_ticks))
+        return True
+
+    cli_format.format_listing([meta], is_running)
+    cli_format.format_info(meta, is_running)
+    cli_format.info_record(meta, is_running)
+
+    assert meta.owner_start_ticks is not None
+    assert meta.holders[0].start_ticks is not None
+    assert len(calls) >= 5
+    assert (meta.owner_pid, meta.owner_start_time, meta.owner_start_ticks) in calls
+    holder = meta.holders[0]
+    assert (holder.pid, holder.start_time, holder.start_ticks) in calls
+    assert all(ticks is not None for _, _, ticks in calls)
