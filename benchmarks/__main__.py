@@ -19,9 +19,12 @@ import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from benchmarks.suite import DEFAULT_SCALING_WORKERS, WORKLOADS, run_suite  # noqa: E402
-
 REPOSITORY = Path(__file__).resolve().parent.parent
+
+# Only the light package constants are imported at module level: spawned pool workers
+# import this module as __mp_main__, and importing the suite here would load memshare
+# and pyarrow into every one of them.
+from benchmarks import DEFAULT_SCALING_WORKERS, WORKLOADS  # noqa: E402
 
 
 def _worker_list(text: str) -> list[int]:
@@ -84,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--repeats", type=int, default=None, metavar="N",
-        help="repetitions per system and worker count (default: 1 quick, 3 full)",
+        help="repetitions per system and worker count (default: 1 quick, 5 full; "
+        "2 full on the scaling sweep)",
     )
     parser.add_argument(
         "--only", type=_workload_list, default=None, metavar="NAME,...",
@@ -119,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from benchmarks.report import render_page
+    from benchmarks.suite import run_suite
 
     mode = "full" if args.full else "quick"
     docs = args.docs or (REPOSITORY / "docs" if mode == "full" else args.results)

@@ -27,7 +27,7 @@ __all__ = ["RunPlan", "run_workload", "summarize"]
 
 @dataclass
 class RunPlan:
-    """What one workload runs: worker counts, repetitions and where to look for shm use.
+    """Worker counts, repetitions and sampling settings for one workload.
 
     Attributes
     ----------
@@ -73,7 +73,7 @@ def _run_once(
         with system.session(work, workers) as call:
             with PssSampler(root) as sampler:
                 start = time.perf_counter()
-                answer = call()
+                result = call()
                 record["seconds"] = time.perf_counter() - start
     except Exception as error:  # noqa: BLE001 - a failing system must not stop the others
         logger.warning("%s failed on %s: %r", system.name, work.name, error)
@@ -94,11 +94,11 @@ def _run_once(
         record["overhead_bytes"] = memory.peak_pss - baseline["pss"]
         record["overhead_ratio"] = record["overhead_bytes"] / work.nbytes
 
-    # The serial loop's first answer is the reference every other answer must match.
+    # The serial loop's first result is the reference every other result must match.
     if work.reference is None and system.name == "serial loop":
-        work.reference = to_array(answer)
+        work.reference = to_array(result)
     if work.reference is not None:
-        record["correct"] = results_match(answer, work.reference)
+        record["correct"] = results_match(result, work.reference)
     logger.info(
         "%-22s %-20s workers=%d rep=%d %.3fs overhead=%.2fx",
         work.name, system.name, workers, rep, record["seconds"],
@@ -116,6 +116,7 @@ def run_workload(
 ) -> dict[str, Any]:
     """Build workload ``name``, run every system on it and return the raw results."""
     started = time.perf_counter()
+    load_average = list(os.getloadavg())
     work = build_workload(name, mode)
     progress(f"{name}: {work.title}, {work.nbytes / 2**20:.0f} MiB, {work.n_items} items")
 
@@ -144,6 +145,7 @@ def run_workload(
         "skipped": skipped,
         "helper_pss": helper_pss(),
         "runs": runs,
+        "load_average_start": load_average,
         "seconds": time.perf_counter() - started,
         "pid": os.getpid(),
     }

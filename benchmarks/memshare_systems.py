@@ -2,8 +2,8 @@
 
 Cold is what a one-off script pays: ``mem_apply``/``mem_lapply`` on the in-memory
 object, which registers it, starts the workers, runs and releases everything.
-Warm is a session that registered its data and started a :class:`memshare.Pool`
-before, and already ran one call on it; only the next call is timed.
+Warm is a session that registered its data, started a :class:`memshare.Pool` and
+already ran one call on it. Only the next call is timed.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class MemshareWarm(MemshareCold):
         try:
             with memshare.Pool(workers) as pool:
 
-                # A list of names tells the runner to pass registered objects.
+                # vars given as a list of names makes the runner pass the registered objects.
                 def call() -> Any:
                     if work.kind == "lapply":
                         return pool.lapply(

@@ -1,8 +1,8 @@
 """Render a results JSON file into ``benchmarks.md`` with tables, targets and plots.
 
 Everything on the page is generated from the JSON except the reading of the
-results, which a person writes between the ``NOTES_START`` and ``NOTES_END``
-markers; re-rendering keeps that block.
+results. A person writes that reading between the ``NOTES_START`` and
+``NOTES_END`` markers, and re-rendering keeps the block.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The whole benchmark suite: every workload, the scaling sweep and the micro benchmarks.
 
 The suite runs in a store root of its own under ``/dev/shm`` (``MEMSHARE_ROOT``),
-so it neither sees nor disturbs the user's objects, and removes the root at the end.
+so it neither reads nor changes the user's objects, and it removes the root at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks import DEFAULT_SCALING_WORKERS, WORKLOADS
 from benchmarks.harness import RunPlan, run_workload
 from benchmarks.machine import describe_machine
 from benchmarks.memshare_systems import MEMSHARE_SYSTEMS
@@ -27,14 +28,12 @@ from benchmarks.systems import PEERS, System
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_SCALING_WORKERS", "WORKLOADS", "run_suite"]
+__all__ = ["run_suite"]
 
-# Workloads 1 to 4 compare speed at the chosen worker counts; "scaling" sweeps the
-# worker count on a large matrix; "micro" measures store and dispatch primitives.
-WORKLOADS: Final = ("correlate", "bootstrap", "lapply", "dataframe", "scaling", "micro")
-DEFAULT_SCALING_WORKERS: Final = (1, 2, 4, 8)
-QUICK_SCALING_WORKERS: Final = (1, 2)
-DEFAULT_REPEATS: Final = {"quick": 1, "full": 3}
+# One count keeps the smoke run short: every extra count starts a spawn pool, loky
+# and memshare workers once more for each system.
+QUICK_SCALING_WORKERS: Final = (2,)
+DEFAULT_REPEATS: Final = {"quick": 1, "full": 5}
 # The sweep runs 4 worker counts on an 800 MB matrix, so it gets fewer repetitions
 # to keep a full run near 20 minutes on two cores.
 SCALING_REPEATS: Final = {"quick": 1, "full": 2}
@@ -86,7 +85,7 @@ def run_suite(
     workers : list of int or None
         Worker counts for workloads 1 to 4; None means the number of usable CPUs.
     scaling_workers : list of int or None
-        Worker counts of the scaling sweep; None means 1, 2, 4, 8 (1, 2 when quick).
+        Worker counts of the scaling sweep; None means 1, 2, 4, 8 (2 when quick).
     repeats : int or None
         Repetitions per system and worker count; None means the mode's default.
     only : list of str or None
@@ -145,6 +144,7 @@ def run_suite(
         shutil.rmtree(root, ignore_errors=True)
 
     results["seconds"] = time.time() - started
+    results["load_average_end"] = list(os.getloadavg())
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = results_dir / f"{mode}-{stamp}.json"

@@ -1,8 +1,8 @@
 """The peers memshare is compared with: serial loops, multiprocessing, joblib and Ray.
 
 Every system exposes two context managers. ``session(work, workers)`` prepares what
-a user would have prepared before the measured call (nothing for most peers; warm
-workers for joblib and Ray) and yields the call to time. ``idle(work, workers)``
+a user would have prepared before the measured call and yields the call to time.
+Most peers prepare nothing, while joblib and Ray start their workers there. ``idle(work, workers)``
 starts the same worker processes with the same imports and no data, for the memory
 baseline. Parallel peers split the items into ``BLOCKS_PER_WORKER * workers``
 contiguous blocks, the usual way to amortize per-task overhead.
@@ -32,9 +32,9 @@ __all__ = ["BLOCKS_PER_WORKER", "PEERS", "System"]
 
 BLOCKS_PER_WORKER: Final = 4
 
-# The object a fork+global or initializer worker reads. In the fork case the parent
-# sets it before the pool starts and the workers inherit it copy-on-write; in the
-# initializer case each worker sets its own copy from the unpickled argument.
+# The object a fork+global or initializer worker reads. With fork + global the parent
+# sets it before the pool starts, and the workers inherit it copy-on-write. With the
+# initializer, each worker sets its own copy from the unpickled argument.
 _WORKER_DATA: Any = None
 
 
@@ -58,7 +58,7 @@ def _warm_up(_index: int) -> int:
 
 
 def _flatten(blocks: list[list[Any]]) -> list[Any]:
-    return [answer for block in blocks for answer in block]
+    return [result for block in blocks for result in block]
 
 
 def _shutdown_loky() -> None:
@@ -95,7 +95,7 @@ class System:
 
     @contextlib.contextmanager
     def session(self, work: WorkloadData, workers: int) -> Iterator[Callable[[], Any]]:
-        """Yield a no-argument callable that runs ``work`` once and returns its answers."""
+        """Yield a no-argument callable that runs ``work`` once and returns its results."""
         yield lambda: self.run(work, workers)
 
     def run(self, work: WorkloadData, workers: int) -> Any:

@@ -133,7 +133,7 @@ def _micro_rows(micro: dict[str, Any] | None) -> list[dict[str, str]]:
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[dict[str, str]]:
-    """Return one row per target: what it asks, what was measured, and whether it was met."""
+    """Return one row per target: the requirement, the measured value and whether it was met."""
     workloads = results["workloads"]
     workers = max(results["plan"]["workers"])
     return [

@@ -17,7 +17,7 @@ import pytest
 
 from benchmarks.memshare_systems import MEMSHARE_SYSTEMS
 from benchmarks.report import NOTES_END, NOTES_START, render_page
-from benchmarks.suite import WORKLOADS
+from benchmarks import WORKLOADS
 from benchmarks.systems import PEERS
 
 REPOSITORY = Path(__file__).resolve().parent.parent
