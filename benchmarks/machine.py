@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import multiprocessing
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import psutil
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["describe_machine", "package_versions"]
+__all__ = ["describe_machine", "measure_parallel_capacity", "package_versions"]
 
 # Packages whose versions change the numbers: the store's codec, the peers and the
 # BLAS-backed numerics.
@@ -51,6 +53,47 @@ def _git_commit(repository: Path) -> str | None:
     return f"{commit}-dirty" if status else commit
 
 
+def _read_setting(path: str) -> str | None:
+    """Return the first line of a sysfs setting file, or None where it does not exist."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.readline().strip()
+    except OSError:
+        return None
+
+
+def _spin(iterations: int) -> int:
+    """Burn CPU in pure Python; the unit of work of the capacity probe."""
+    total = 0
+    for index in range(iterations):
+        total += index
+    return total
+
+
+def measure_parallel_capacity(processes: int = 2, iterations: int = 5_000_000) -> float:
+    """Estimate how many cores this machine gives to ``processes`` CPU-bound processes now.
+
+    Times one process doing a fixed amount of pure-Python work, then ``processes``
+    processes doing the same work at once. The returned value is
+    ``processes * t_one / t_all``: ``processes`` on an idle machine with that many
+    cores, less when other programs use some of the cores.
+    """
+    context = multiprocessing.get_context("fork")
+
+    def run_together(count: int) -> float:
+        workers = [context.Process(target=_spin, args=(iterations,)) for _ in range(count)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return time.perf_counter() - start
+
+    single = run_together(1)
+    together = run_together(processes)
+    return processes * single / together
+
+
 def package_versions() -> dict[str, str | None]:
     """Return the installed version of each package in ``PACKAGES`` (None if absent)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
@@ -78,6 +121,8 @@ def describe_machine() -> dict[str, Any]:
         "python_executable": sys.executable,
         "versions": package_versions(),
         "git_commit": _git_commit(repository),
+        "transparent_hugepage": _read_setting("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "shmem_hugepage": _read_setting("/sys/kernel/mm/transparent_hugepage/shmem_enabled"),
         "blas_threads": {
             name: os.environ.get(name)
             for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

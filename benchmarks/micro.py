@@ -7,6 +7,9 @@
   maps the file, so it should not grow with the object.
 - Dispatch is tasks per second for a function that returns its argument, on workers
   started before the timed call.
+- Column pass is one process summing every column of a C-ordered matrix, from
+  numpy's own memory, from a store view, and from a view of a Fortran-ordered copy.
+  It separates the cost of strided reads on the store's pages from everything else.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ MiB: Final = 2**20
 
 MICRO_SIZES: Final[dict[str, dict[str, int]]] = {
     "quick": {"copy_bytes": 32 * MiB, "small_bytes": MiB, "large_bytes": 64 * MiB,
-              "copy_repeats": 3, "attach_repeats": 10, "tasks": 200},
+              "copy_repeats": 3, "attach_repeats": 10, "tasks": 200,
+              "column_rows": 1000, "column_cols": 200, "column_repeats": 2},
     "full": {"copy_bytes": 1024 * MiB, "small_bytes": MiB, "large_bytes": 1024 * MiB,
-             "copy_repeats": 5, "attach_repeats": 30, "tasks": 10000},
+             "copy_repeats": 5, "attach_repeats": 30, "tasks": 10000,
+             "column_rows": 10000, "column_cols": 2000, "column_repeats": 3},
 }
 
 
@@ -142,6 +147,50 @@ def measure_attach(sizes: dict[str, int], repeats: int) -> dict[str, Any]:
     return result
 
 
+def _sum_columns(matrix: np.ndarray) -> None:
+    for index in range(matrix.shape[1]):
+        matrix[:, index].sum()
+
+
+def measure_column_pass(rows: int, cols: int, repeats: int) -> dict[str, Any]:
+    """Time a column-by-column pass over the same matrix in three memory placements."""
+    import memshare
+
+    matrix = np.random.default_rng(0).standard_normal((rows, cols))
+    namespace = f"bench-micro-{os.getpid()}"
+    # Both registered for this measurement only and released in the finally below.
+    memshare.register_variables(
+        namespace, {"c_order": matrix, "f_order": np.asfortranarray(matrix)}
+    )
+    try:
+        # This process's holder references, dropped in the inner finally.
+        views = memshare.retrieve_views(namespace, ["c_order", "f_order"])
+        try:
+            placements = {
+                "numpy memory, C order": matrix,
+                "store view, C order": views["c_order"],
+                "store view, Fortran order": views["f_order"],
+            }
+            timings: dict[str, list[float]] = {label: [] for label in placements}
+            # One untimed pass each maps every page first, so that page faults are
+            # not counted. Then the placements alternate.
+            for round_index in range(repeats + 1):
+                for label, placed in placements.items():
+                    seconds = _time(lambda placed=placed: _sum_columns(placed))
+                    if round_index > 0:
+                        timings[label].append(seconds)
+        finally:
+            memshare.release_views(namespace, ["c_order", "f_order"])
+    finally:
+        memshare.release_variables(namespace, ["c_order", "f_order"])
+
+    return {
+        "rows": rows,
+        "cols": cols,
+        "seconds": {label: _stats(seconds) for label, seconds in timings.items()},
+    }
+
+
 def measure_dispatch(tasks: int, workers: int) -> dict[str, Any]:
     """Measure tasks per second of the identity function on already started workers."""
     items = list(range(tasks))
@@ -185,6 +234,9 @@ def run_micro(mode: str, workers: int, root: str) -> dict[str, Any]:
         result["registration"] = measure_registration(sizes["copy_bytes"], sizes["copy_repeats"], root)
         attach_sizes = {"small": sizes["small_bytes"], "large": sizes["large_bytes"]}
         result["attach"] = measure_attach(attach_sizes, sizes["attach_repeats"])
+        result["column_pass"] = measure_column_pass(
+            sizes["column_rows"], sizes["column_cols"], sizes["column_repeats"]
+        )
     else:
         result["skipped"] = missing
 

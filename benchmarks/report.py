@@ -43,6 +43,12 @@ def _ratio(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _loads(values: list[float] | None) -> str:
+    if not values:
+        return "n/a"
+    return " / ".join(f"{value:.2f}" for value in values)
+
+
 def _read_notes(page: Path) -> str:
     """Return the hand-written reading block of an existing page, if any."""
     if not page.exists():
@@ -67,7 +73,15 @@ def _machine_section(results: dict[str, Any]) -> list[str]:
                 f"{machine['logical_cpus']} logical CPUs"),
         ("Memory", _bytes(machine["memory_bytes"])),
         ("/dev/shm", _bytes(machine["shm_bytes"])),
-        ("Load average at start", ", ".join(f"{load:.2f}" for load in machine["load_average"])),
+        ("Load average (1, 5, 15 min)",
+         f"{_loads(machine['load_average'])} at start, "
+         f"{_loads(results.get('load_average_end'))} at end"),
+        ("Cores given to 2 CPU-bound processes",
+         f"{_ratio(results.get('capacity_start'))} at start, "
+         f"{_ratio(results.get('capacity_end'))} at end (2.00 on an idle 2-core machine)"),
+        ("Transparent huge pages",
+         f"anonymous memory `{machine.get('transparent_hugepage')}`, "
+         f"shmem and /dev/shm `{machine.get('shmem_hugepage')}`"),
         ("OS", machine["os"]),
         ("Versions", versions),
         ("Not installed", ", ".join(absent) or "none"),
@@ -157,6 +171,17 @@ def _micro_section(micro: dict[str, Any]) -> list[str]:
             lines.append(f"| {_bytes(entry['bytes'])} | {entry['attach']['median_s'] * 1e3:.3f} ms "
                          f"| {entry['release']['median_s'] * 1e3:.3f} ms |")
         lines.append("")
+    column_pass = micro.get("column_pass")
+    if column_pass:
+        lines += [
+            f"Summing every column of a {column_pass['rows']} x {column_pass['cols']} float64 "
+            "matrix in one process, pages already mapped:\n",
+            "| placement | median ms | min-max ms |", "|---|---:|---:|",
+        ]
+        for label, stats in column_pass["seconds"].items():
+            lines.append(f"| {label} | {stats['median_s'] * 1e3:.1f} "
+                         f"| {stats['min_s'] * 1e3:.1f}-{stats['max_s'] * 1e3:.1f} |")
+        lines.append("")
     dispatch = micro["dispatch"]
     lines += [
         f"Dispatch of {dispatch['tasks']} identity tasks on {dispatch['workers']} started "
@@ -209,16 +234,19 @@ def render_page(results_file: Path, docs: Path) -> Path:
         "min-max spread.",
         "- Ratios `warm / system` and `cold / system` divide memshare's median time by "
         "that system's: below 1 means memshare was faster.",
-        "- Memory is PSS summed over the parent and every worker process, sampled every "
-        "50 ms or more while the call runs. The table shows the peak minus the idle "
+        "- Memory is PSS summed over the parent and every worker process, sampled by a "
+        "separate process every 50 ms or more while the call runs. The table shows the peak minus the idle "
         "baseline of the same system (its workers started, with numpy and pandas "
         "imported, no data) and that overhead as a multiple of the data size. The parent "
         "already holds the input in both, so 1.0 x means one extra copy of the data. "
         "PSS counts a /dev/shm page only while some process maps it. The forkserver and "
         "resource-tracker processes that outlive a pool are left out of every sum.",
         f"- Parallel peers split the items into {_first_blocks(workloads)} contiguous "
-        "blocks per worker; memshare uses its default chunking. numpy runs with one "
+        "blocks per worker, and memshare uses its default chunking. numpy runs with one "
         "BLAS thread in every process.",
+        "- \"Cores given to 2 CPU-bound processes\" (Machine table) times a pure-Python "
+        "loop in one process and in two at once. Below 2.00, other programs were using "
+        "the cores, which caps every parallel speedup on this page.",
         "- Workers are started inside the timed call for multiprocessing and memshare "
         "cold; joblib (whose loky workers persist between calls), Ray and memshare warm "
         "get started workers, as in an interactive session.",

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from benchmarks import DEFAULT_SCALING_WORKERS, WORKLOADS
 from benchmarks.harness import RunPlan, run_workload
-from benchmarks.machine import describe_machine
+from benchmarks.machine import describe_machine, measure_parallel_capacity
 from benchmarks.memshare_systems import MEMSHARE_SYSTEMS
 from benchmarks.micro import run_micro
 from benchmarks.systems import PEERS, System
@@ -112,6 +112,7 @@ def run_suite(
         "argv": sys.argv,
         "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(),
         "machine": describe_machine(),
+        "capacity_start": measure_parallel_capacity(),
         "plan": {
             "workers": worker_counts,
             "scaling_workers": scaling_workers,
@@ -145,6 +146,7 @@ def run_suite(
 
     results["seconds"] = time.time() - started
     results["load_average_end"] = list(os.getloadavg())
+    results["capacity_end"] = measure_parallel_capacity()
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = results_dir / f"{mode}-{stamp}.json"

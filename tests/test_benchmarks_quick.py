@@ -108,6 +108,8 @@ def test_quick_records_machine(quick_run: dict[str, Any]) -> None:
     for key in ("cpu_model", "usable_cpus", "memory_bytes", "shm_bytes", "versions"):
         assert machine[key], key
     assert machine["versions"]["numpy"]
+    assert results["capacity_start"] > 0
+    assert results["capacity_end"] > 0
 
 
 def test_quick_measures_micro(quick_run: dict[str, Any]) -> None:
@@ -117,6 +119,7 @@ def test_quick_measures_micro(quick_run: dict[str, Any]) -> None:
     assert micro["registration"]["register"]["bytes_per_s"] > 0
     assert micro["attach"]["large_vs_small"] > 0
     assert all(rate > 0 for rate in micro["dispatch"]["tasks_per_s"].values())
+    assert len(micro["column_pass"]["seconds"]) == 3
 
 
 def test_quick_renders_page(quick_run: dict[str, Any]) -> None:
