@@ -35,8 +35,9 @@ class RunPlan:
         Worker counts to measure every parallel system at.
     repeats : int
         Repetitions per system and worker count.
-    store_root : str
-        The memshare store root, whose size is sampled with the memory.
+    shm_folder : str
+        Folder holding the memshare store root and joblib's memory maps, whose size
+        is sampled with the memory.
     idle_seconds : float
         How long each idle baseline is sampled; idle workers do not change their
         memory, so a few samples suffice.
@@ -44,7 +45,7 @@ class RunPlan:
 
     workers: list[int]
     repeats: int
-    store_root: str
+    shm_folder: str
     idle_seconds: float = 0.3
 
 
@@ -57,7 +58,7 @@ def _measure_baseline(system: System, work: WorkloadData, workers: int, plan: Ru
     """Sample the system's idle workers; return the sample or the error."""
     try:
         with system.idle(work, workers):
-            sample = measure_idle(plan.idle_seconds, plan.store_root)
+            sample = measure_idle(plan.idle_seconds, plan.shm_folder)
     except Exception as error:  # noqa: BLE001 - any failure is recorded, not fatal
         logger.warning("baseline of %s failed: %r", system.name, error)
         return {"error": repr(error)}
@@ -132,7 +133,7 @@ def run_workload(
                 # The baseline is taken right before each run, so the parent's own
                 # drift (heap growth, imports) between runs does not count as overhead.
                 baseline = _measure_baseline(system, work, workers, plan)
-                runs.append(_run_once(system, work, workers, rep, baseline, plan.store_root))
+                runs.append(_run_once(system, work, workers, rep, baseline, plan.shm_folder))
         progress(f"  {workers} workers done after {time.perf_counter() - started:.0f}s")
 
     return {
@@ -170,6 +171,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, flo
             "reps": len(seconds),
             "overhead_bytes": statistics.median(overheads) if overheads else float("nan"),
             "overhead_ratio": statistics.median(ratios) if ratios else float("nan"),
+            "shm_bytes": statistics.median(run["peak_store_bytes"] for run in group),
             "correct": all(run.get("correct", True) for run in group),
         }
     return summary

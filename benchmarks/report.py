@@ -98,8 +98,8 @@ def _workload_table(result: dict[str, Any]) -> list[str]:
     summary = summarize(result["runs"])
     lines = [
         "| system | workers | median s | min-max s | warm / system | cold / system "
-        "| PSS overhead | x data | correct |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| PSS overhead | x data | /dev/shm | correct |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for (system, workers), stats in summary.items():
         # Serial systems ran once, so they are compared with memshare at every count.
@@ -111,7 +111,8 @@ def _workload_table(result: dict[str, Any]) -> list[str]:
             f"| {system} | {workers} | {stats['median_s']:.3f} "
             f"| {stats['min_s']:.3f}-{stats['max_s']:.3f} | {_ratio(warm_ratio)} "
             f"| {_ratio(cold_ratio)} | {_bytes(stats['overhead_bytes'])} "
-            f"| {_ratio(stats['overhead_ratio'])} | {'yes' if stats['correct'] else '**no**'} |"
+            f"| {_ratio(stats['overhead_ratio'])} | {_bytes(stats['shm_bytes'])} "
+            f"| {'yes' if stats['correct'] else '**no**'} |"
         )
 
     errors = [run for run in result["runs"] if "error" in run]
@@ -239,8 +240,10 @@ def render_page(results_file: Path, docs: Path) -> Path:
         "baseline of the same system (its workers started, with numpy and pandas "
         "imported, no data) and that overhead as a multiple of the data size. The parent "
         "already holds the input in both, so 1.0 x means one extra copy of the data. "
-        "PSS counts a /dev/shm page only while some process maps it. The forkserver and "
-        "resource-tracker processes that outlive a pool are left out of every sum.",
+        "PSS counts a /dev/shm page only while some process maps it, so the `/dev/shm` "
+        "column adds the peak size of the memshare store and of joblib's memory-mapping "
+        "folder. The forkserver and resource-tracker processes that outlive a pool are "
+        "left out of every sum.",
         f"- Parallel peers split the items into {_first_blocks(workloads)} contiguous "
         "blocks per worker, and memshare uses its default chunking. numpy runs with one "
         "BLAS thread in every process.",

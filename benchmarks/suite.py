@@ -1,7 +1,9 @@
 """The whole benchmark suite: every workload, the scaling sweep and the micro benchmarks.
 
-The suite runs in a store root of its own under ``/dev/shm`` (``MEMSHARE_ROOT``),
-so it neither reads nor changes the user's objects, and it removes the root at the end.
+The suite runs in a folder of its own under ``/dev/shm``, removed at the end. It holds
+the memshare store root (``MEMSHARE_ROOT``), so the suite neither reads nor changes the
+user's objects, and joblib's memory-mapping folder (``JOBLIB_TEMP_FOLDER``), so the
+sampler can record how much data both keep in shared memory.
 """
 
 from __future__ import annotations
@@ -100,10 +102,14 @@ def run_suite(
     repeat_count = repeats or DEFAULT_REPEATS[mode]
     selected = only or list(WORKLOADS)
 
-    # A private store root; every object the suite registers lives and dies here.
+    # Every object the suite registers and every array joblib dumps lives and dies
+    # under this folder (mode 0700, as the store requires of its root).
     root = tempfile.mkdtemp(prefix="memshare-bench-", dir="/dev/shm")
-    previous_root = os.environ.get("MEMSHARE_ROOT")
-    os.environ["MEMSHARE_ROOT"] = root
+    previous = {name: os.environ.get(name) for name in ("MEMSHARE_ROOT", "JOBLIB_TEMP_FOLDER")}
+    os.environ["MEMSHARE_ROOT"] = os.path.join(root, "store")
+    os.environ["JOBLIB_TEMP_FOLDER"] = os.path.join(root, "joblib")
+    os.mkdir(os.environ["MEMSHARE_ROOT"], mode=0o700)
+    os.mkdir(os.environ["JOBLIB_TEMP_FOLDER"], mode=0o700)
     systems = _all_systems()
     _import_everything()
 
@@ -138,10 +144,11 @@ def run_suite(
                 plan = RunPlan(worker_counts, repeat_count, root, IDLE_SECONDS[mode])
             results["workloads"][name] = run_workload(name, mode, systems, plan, progress)
     finally:
-        if previous_root is None:
-            os.environ.pop("MEMSHARE_ROOT", None)
-        else:
-            os.environ["MEMSHARE_ROOT"] = previous_root
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(root, ignore_errors=True)
 
     results["seconds"] = time.time() - started
