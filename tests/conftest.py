@@ -38,6 +38,14 @@ def store_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def shm_dir() -> Iterator[Path]:
+    """Return a fresh folder under /dev/shm for tests that write files directly."""
+    folder = Path(tempfile.mkdtemp(prefix="memshare-test-codec-", dir=SHM))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def run_python() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Return a function that runs a Python snippet in a new interpreter.
 

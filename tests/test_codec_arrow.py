@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from codec_support import round_trip
 
 from memshare.store import codec
-
-
-@pytest.fixture
-def shm_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="memshare-test-codec-", dir="/dev/shm"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-_counter = iter(range(10**9))
-
-
-def round_trip(value: object, folder: Path) -> tuple[object, codec.Encoded, Path]:
-    """Encode, write and attach ``value`` in a new file; check the size bound."""
-    encoded = codec.encode(value)
-    path = folder / f"object-{next(_counter)}.arrow"
-    layout = encoded.write(str(path))
-    assert encoded.size_bound >= path.stat().st_size
-    return codec.attach(str(path), layout), encoded, path
 
 
 def mapped_ranges(path: Path) -> list[tuple[int, int]]:

@@ -5,40 +5,19 @@ from __future__ import annotations
 import gc
 import os
 import pickle
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from codec_support import round_trip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memshare.store import codec, codec_segment
 from memshare.store.codec_list import LazySequence
 from memshare.store.errors import UnsupportedTypeError
-
-
-@pytest.fixture
-def shm_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="memshare-test-codec-", dir="/dev/shm"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-_counter = iter(range(10**9))
-
-
-def round_trip(value: object, folder: Path) -> tuple[object, codec.Encoded, Path]:
-    """Encode, write and attach ``value`` in a new file; check the size bound."""
-    encoded = codec.encode(value)
-    path = folder / f"object-{next(_counter)}.arrow"
-    layout = encoded.write(str(path))
-    assert encoded.size_bound >= path.stat().st_size
-    return codec.attach(str(path), layout), encoded, path
 
 
 def mixed_list() -> list[object]:

@@ -5,40 +5,20 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from codec_support import round_trip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from memshare.store import codec
 from memshare.store.errors import UnsupportedTypeError
-
-
-@pytest.fixture
-def shm_dir() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="memshare-test-codec-", dir="/dev/shm"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-_counter = iter(range(10**9))
-
-
-def round_trip(value: object, folder: Path) -> tuple[object, codec.Encoded, Path]:
-    """Encode, write and attach ``value`` in a new file; check the size bound."""
-    encoded = codec.encode(value)
-    path = folder / f"object-{next(_counter)}.arrow"
-    layout = encoded.write(str(path))
-    assert encoded.size_bound >= path.stat().st_size
-    return codec.attach(str(path), layout), encoded, path
 
 
 def assert_same_array(view: np.ndarray, original: np.ndarray) -> None:
