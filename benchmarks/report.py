@@ -145,52 +145,63 @@ def _scaling_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _micro_section(micro: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    if "skipped" in micro:
-        lines.append(f"Registration and attach were skipped: {micro['skipped']}.\n")
-    registration = micro.get("registration")
-    if registration:
-        lines += [
-            f"Registration of a {_bytes(registration['bytes'])} float64 array "
-            f"({registration['register']['reps']} repetitions, median):\n",
-            "| operation | median s | bandwidth |",
-            "|---|---:|---:|",
-        ]
-        for key, label in (("register", "`register_variables`"),
-                           ("copy_fresh_memory", "copy into fresh anonymous memory"),
-                           ("write_shm_file", "write into a new /dev/shm file")):
-            stats = registration[key]
-            lines.append(f"| {label} | {stats['median_s']:.3f} "
-                         f"| {stats['bytes_per_s'] / 2**30:.2f} GiB/s |")
-        lines.append("")
-    attach = micro.get("attach")
-    if attach:
-        lines += ["| object | attach median | release median |", "|---|---:|---:|"]
-        for label in ("small", "large"):
-            entry = attach[label]
-            lines.append(f"| {_bytes(entry['bytes'])} | {entry['attach']['median_s'] * 1e3:.3f} ms "
-                         f"| {entry['release']['median_s'] * 1e3:.3f} ms |")
-        lines.append("")
-    column_pass = micro.get("column_pass")
-    if column_pass:
-        lines += [
-            f"Summing every column of a {column_pass['rows']} x {column_pass['cols']} float64 "
-            "matrix in one process, pages already mapped:\n",
-            "| placement | median ms | min-max ms |", "|---|---:|---:|",
-        ]
-        for label, stats in column_pass["seconds"].items():
-            lines.append(f"| {label} | {stats['median_s'] * 1e3:.1f} "
-                         f"| {stats['min_s'] * 1e3:.1f}-{stats['max_s'] * 1e3:.1f} |")
-        lines.append("")
-    dispatch = micro["dispatch"]
-    lines += [
+def _registration_lines(registration: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Registration of a {_bytes(registration['bytes'])} float64 array "
+        f"({registration['register']['reps']} repetitions, median):\n",
+        "| operation | median s | bandwidth |",
+        "|---|---:|---:|",
+    ]
+    for key, label in (("register", "`register_variables`"),
+                       ("copy_fresh_memory", "copy into fresh anonymous memory"),
+                       ("write_shm_file", "write into a new /dev/shm file")):
+        stats = registration[key]
+        lines.append(f"| {label} | {stats['median_s']:.3f} "
+                     f"| {stats['bytes_per_s'] / 2**30:.2f} GiB/s |")
+    return [*lines, ""]
+
+
+def _attach_lines(attach: dict[str, Any]) -> list[str]:
+    lines = ["| object | attach median | release median |", "|---|---:|---:|"]
+    for label in ("small", "large"):
+        entry = attach[label]
+        lines.append(f"| {_bytes(entry['bytes'])} | {entry['attach']['median_s'] * 1e3:.3f} ms "
+                     f"| {entry['release']['median_s'] * 1e3:.3f} ms |")
+    return [*lines, ""]
+
+
+def _column_pass_lines(column_pass: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Summing every column of a {column_pass['rows']} x {column_pass['cols']} float64 "
+        "matrix in one process, pages already mapped:\n",
+        "| placement | median ms | min-max ms |", "|---|---:|---:|",
+    ]
+    for label, stats in column_pass["seconds"].items():
+        lines.append(f"| {label} | {stats['median_s'] * 1e3:.1f} "
+                     f"| {stats['min_s'] * 1e3:.1f}-{stats['max_s'] * 1e3:.1f} |")
+    return [*lines, ""]
+
+
+def _dispatch_lines(dispatch: dict[str, Any]) -> list[str]:
+    lines = [
         f"Dispatch of {dispatch['tasks']} identity tasks on {dispatch['workers']} started "
         "workers:\n",
         "| system | tasks per second |", "|---|---:|",
     ]
-    lines += [f"| {label} | {rate:,.0f} |" for label, rate in dispatch["tasks_per_s"].items()]
-    return lines
+    return lines + [f"| {label} | {rate:,.0f} |" for label, rate in dispatch["tasks_per_s"].items()]
+
+
+def _micro_section(micro: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if "skipped" in micro:
+        lines.append(f"Registration and attach were skipped: {micro['skipped']}.\n")
+    if "registration" in micro:
+        lines += _registration_lines(micro["registration"])
+    if "attach" in micro:
+        lines += _attach_lines(micro["attach"])
+    if "column_pass" in micro:
+        lines += _column_pass_lines(micro["column_pass"])
+    return lines + _dispatch_lines(micro["dispatch"])
 
 
 def render_page(results_file: Path, docs: Path) -> Path:

@@ -1,9 +1,9 @@
 """The whole benchmark suite: every workload, the scaling sweep and the micro benchmarks.
 
-The suite runs in a folder of its own under ``/dev/shm``, removed at the end. It holds
-the memshare store root (``MEMSHARE_ROOT``), so the suite neither reads nor changes the
-user's objects, and joblib's memory-mapping folder (``JOBLIB_TEMP_FOLDER``), so the
-sampler can record how much data both keep in shared memory.
+The suite runs in a folder of its own under ``/dev/shm``, removed at the end. The
+memshare store root (``MEMSHARE_ROOT``) is inside it, so the suite neither reads nor
+changes the user's objects. joblib's memory-mapping folder (``JOBLIB_TEMP_FOLDER``) is
+inside it too, so the sampler can record how much data both keep in shared memory.
 """
 
 from __future__ import annotations
