@@ -35,11 +35,12 @@ import pandas as pd
 import pyarrow as pa
 
 from memshare.store.codec_segment import invalid_unicode
+from memshare.store.codec_timezone import decode_timezone, encode_timezone, timezone_label
 from memshare.store.errors import UnsupportedTypeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["decode_column", "encode_column"]
+__all__ = ["decode_column", "dtype_label", "encode_column"]
 
 Spec = dict[str, Any]
 
@@ -119,6 +120,30 @@ def _unsupported(location: str, dtype: object, fix: str) -> UnsupportedTypeError
     )
 
 
+def dtype_label(dtype: object) -> str:
+    """Return the dtype's name for listings, with a readable time zone name."""
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return f"datetime64[{dtype.unit}, {timezone_label(dtype.tz)}]"
+    return str(dtype)
+
+
+def _extension_fix(dtype: object) -> str:
+    """Return the conversion to suggest for an extension dtype with no storage here."""
+    if isinstance(dtype, pd.PeriodDtype):
+        return (
+            "convert it to timestamps with .dt.to_timestamp() (.to_timestamp() for an "
+            "index), or to text with .astype(str)"
+        )
+    if isinstance(dtype, pd.IntervalDtype):
+        return (
+            "store the bounds as two columns, from .array.left and .array.right, or "
+            "convert it to text with .astype(str)"
+        )
+    if isinstance(dtype, pd.SparseDtype):
+        return "convert it with .sparse.to_dense()"
+    return "convert it with .astype() to a numpy dtype, 'str' or a pd.ArrowDtype"
+
+
 def _encode_object(values: np.ndarray, location: str) -> tuple[pa.Array, Spec]:
     """Store an object column that holds only str and missing values."""
     inferred = pd.api.types.infer_dtype(values, skipna=True)
@@ -177,10 +202,11 @@ def encode_column(values: pd.Series | pd.Index, location: str) -> tuple[pa.Array
         return _raw_array(np.asarray(values)), {"as": "numpy", "dtype": dtype.str}
 
     if isinstance(dtype, pd.DatetimeTZDtype):
+        arrow_tz, tz_spec = encode_timezone(dtype.tz, dtype.unit, location)
         # asi8 is a view of the UTC instants, which is what Arrow's timestamp stores.
         instants = np.asarray(values.array.asi8)
-        arrow_type = pa.timestamp(dtype.unit, str(dtype.tz))
-        spec = {"as": "datetimetz", "unit": dtype.unit, "tz": str(dtype.tz)}
+        arrow_type = pa.timestamp(dtype.unit, arrow_tz)
+        spec = {"as": "datetimetz", "unit": dtype.unit, "tz": arrow_tz, "timezone": tz_spec}
         return _raw_array(instants, arrow_type), spec
 
     if isinstance(dtype, pd.StringDtype):
@@ -217,11 +243,7 @@ def encode_column(values: pd.Series | pd.Index, location: str) -> tuple[pa.Array
         )
         return array, {"as": "masked", "dtype": dtype.name, "values": data.dtype.str}
 
-    raise _unsupported(
-        location,
-        dtype,
-        "convert it with .astype(str), .astype(float) or another numpy dtype before storing",
-    )
+    raise _unsupported(location, dtype, _extension_fix(dtype))
 
 
 def decode_column(array: pa.Array, spec: Spec) -> np.ndarray | pd.api.extensions.ExtensionArray:
@@ -233,9 +255,12 @@ def decode_column(array: pa.Array, spec: Spec) -> np.ndarray | pd.api.extensions
         return _raw_values(array, dtype)
 
     if storage == "datetimetz":
+        # Files written before the "timezone" entry existed carry only the
+        # name, which pandas parses itself.
+        tz = decode_timezone(spec["timezone"]) if "timezone" in spec else spec["tz"]
         # DatetimeTZDtype.__from_arrow__ wraps the int64 buffer without a copy
         # when the array has no validity bitmap, which the encoder guarantees.
-        return pd.DatetimeTZDtype(spec["unit"], spec["tz"]).__from_arrow__(array)
+        return pd.DatetimeTZDtype(spec["unit"], tz).__from_arrow__(array)
 
     if storage == "string":
         na_value = np.nan if spec["na_value"] == "nan" else pd.NA
