@@ -17,6 +17,7 @@ import pyarrow.ipc as ipc
 
 from memshare.store.codec_segment import (
     ALIGNMENT,
+    PREVIEW_COLUMNS,
     INFO_KEY,
     KIND_KEY,
     measure_segment,
@@ -112,12 +113,21 @@ def read_arrow(reader: ipc.RecordBatchFileReader) -> ArrowValue:
 
 
 def preview_arrow(value: ArrowValue, rows: int) -> str:
-    """Return the type and the first ``rows`` rows of an Arrow value."""
+    """Return the type and the first ``rows`` rows of an Arrow value.
+
+    A RecordBatch or Table shows at most :data:`PREVIEW_COLUMNS` columns,
+    because pyarrow lists every field of the schema.
+    """
     rows = max(int(rows), 0)
     if isinstance(value, pa.Array | pa.ChunkedArray):
         header = f"{type(value).__name__} type={value.type} length={len(value)}"
         body = value.slice(0, rows).to_string(window=rows)
-    else:
-        header = f"{type(value).__name__} shape=({value.num_rows}, {value.num_columns})"
-        body = value.slice(0, rows).to_string(preview_cols=20)
+        return f"{header}\n{body}"
+
+    header = f"{type(value).__name__} shape=({value.num_rows}, {value.num_columns})"
+    shown = value.select(range(min(value.num_columns, PREVIEW_COLUMNS)))
+    body = shown.slice(0, rows).to_string(preview_cols=PREVIEW_COLUMNS)
+    hidden = value.num_columns - shown.num_columns
+    if hidden:
+        body += f"\n... and {hidden} more columns"
     return f"{header}\n{body}"

@@ -18,9 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from memshare.store.codec_columns import decode_column, encode_column
+from memshare.store.codec_columns import decode_column, dtype_label, encode_column
 from memshare.store.codec_segment import (
     ALIGNMENT,
+    PREVIEW_COLUMNS,
     measure_segment,
     segment_info,
     segment_kind,
@@ -216,7 +217,7 @@ class FramePart:
         self._schema = with_codec_metadata(pa.schema(fields), self.kind, info)
         self._batch = pa.RecordBatch.from_arrays(arrays, schema=self._schema)
 
-        self.dtype = _dtype_summary([str(column.dtype) for column in columns])
+        self.dtype = _dtype_summary([dtype_label(column.dtype) for column in columns])
         self.shape: tuple[int, ...] = tuple(int(n) for n in value.shape)
         self.nbytes = int(self._batch.nbytes)
         self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT
@@ -261,11 +262,15 @@ def read_frame(reader: ipc.RecordBatchFileReader) -> pd.DataFrame | pd.Series:
 
 
 def preview_frame(value: pd.DataFrame | pd.Series, rows: int) -> str:
-    """Return the head of a frame or Series with its shape."""
+    """Return the shape and the head of a frame (at most PREVIEW_COLUMNS columns) or Series.
+
+    A Series preview ends with its name and dtype, as pandas prints them.
+    """
     head = value.head(max(int(rows), 0))
-    with pd.option_context(
-        "display.max_columns", 20, "display.width", 100, "display.max_colwidth", 30
-    ):
-        body = head.to_string()
-    kind = "DataFrame" if isinstance(value, pd.DataFrame) else "Series"
-    return f"{kind} shape={value.shape}\n{body}"
+    with pd.option_context("display.max_colwidth", 30):
+        if isinstance(value, pd.DataFrame):
+            # to_string ignores display.max_columns, so the limit is passed here.
+            body = head.to_string(max_cols=PREVIEW_COLUMNS, line_width=100)
+            return f"DataFrame shape={value.shape}\n{body}"
+        body = head.to_string(name=True, dtype=True)
+    return f"Series shape={value.shape}\n{body}"

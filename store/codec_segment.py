@@ -37,6 +37,9 @@ ALIGNMENT: Final = 64
 KIND_KEY: Final = b"memshare.kind"
 INFO_KEY: Final = b"memshare.info"
 
+#: Maximum number of columns that ``memshare show`` prints of a frame or table.
+PREVIEW_COLUMNS: Final = 20
+
 #: Version of the file layout. ``attach`` rejects layouts of another version.
 FORMAT_VERSION: Final = 1
 
@@ -174,7 +177,7 @@ def open_segment(mapped: pa.Buffer, offset: int, length: int) -> ipc.RecordBatch
     if offset < 0 or length <= 0 or offset + length > mapped.size:
         raise ValueError(
             f"segment [{offset}, {offset + length}) lies outside the object file of "
-            f"{mapped.size} bytes; the file or its layout is damaged, release and register it again"
+            f"{mapped.size} bytes"
         )
     return ipc.open_file(mapped.slice(offset, length))
 

@@ -137,3 +137,15 @@ def test_preview_arrow(shm_dir: Path) -> None:
     text = codec.preview(view, 2)
     assert text.splitlines()[0] == "Table shape=(100, 1)"
     assert "99" not in text
+
+
+@pytest.mark.parametrize("kind", ["table", "record_batch"])
+def test_preview_arrow_wide(shm_dir: Path, kind: str) -> None:
+    table = pa.table({f"c{number}": [1, 2] for number in range(5_000)})
+    original = table if kind == "table" else table.to_batches()[0]
+    view, _, _ = round_trip(original, shm_dir)
+    text = codec.preview(view, 2)
+    assert text.splitlines()[0].endswith("shape=(2, 5000)")
+    assert text.splitlines()[-1] == "... and 4980 more columns"
+    assert "c19:" in text
+    assert "c20:" not in text

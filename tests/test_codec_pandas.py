@@ -253,16 +253,25 @@ def test_frame_valid_after_unlink(shm_dir: Path) -> None:
         pytest.param(
             pd.DataFrame({"p": pd.period_range("2020", periods=2, freq="M")}),
             "column 'p'",
-            "astype(str)",
+            ".dt.to_timestamp()",
             id="period",
         ),
         pytest.param(
-            pd.DataFrame({"i": pd.interval_range(0, 2)}), "column 'i'", "astype(str)", id="interval"
+            pd.Series([1, 2], index=pd.period_range("2020", periods=2, freq="M")),
+            "index",
+            ".to_timestamp() for an index",
+            id="period-index",
+        ),
+        pytest.param(
+            pd.DataFrame({"i": pd.interval_range(0, 2)}),
+            "column 'i'",
+            ".array.left and .array.right",
+            id="interval",
         ),
         pytest.param(
             pd.DataFrame({"s": pd.arrays.SparseArray([0, 1])}),
             "column 's'",
-            "astype(str)",
+            ".sparse.to_dense()",
             id="sparse",
         ),
         pytest.param(
@@ -287,6 +296,20 @@ def test_unsupported_column_error(original: object, where: str, fix: str) -> Non
     assert info.value.location.startswith("value")
 
 
+@pytest.mark.parametrize(
+    "original",
+    [
+        pytest.param(pd.DataFrame({"p": pd.period_range("2020", periods=2, freq="M")}), id="period"),
+        pytest.param(pd.DataFrame({"i": pd.interval_range(0, 2)}), id="interval"),
+    ],
+)
+def test_unsupported_column_no_float_fix(original: pd.DataFrame) -> None:
+    # Casting periods or intervals to float fails, so that fix must not be offered.
+    with pytest.raises(UnsupportedTypeError) as info:
+        codec.encode(original)
+    assert "astype(float)" not in str(info.value)
+
+
 def test_unsupported_label_error() -> None:
     original = pd.DataFrame({frozenset([1]): [1, 2]})
     with pytest.raises(UnsupportedTypeError, match="label frozenset") as info:
@@ -301,6 +324,24 @@ def test_preview_head(shm_dir: Path) -> None:
     assert lines[0] == "DataFrame shape=(100, 2)"
     assert len(lines) == 5
     assert codec.preview(view, 3) == text
+
+
+def test_preview_wide_frame(shm_dir: Path) -> None:
+    view, _, _ = round_trip(pd.DataFrame(np.zeros((2, 20_000))), shm_dir)
+    text = codec.preview(view, 2)
+    assert text.splitlines()[0] == "DataFrame shape=(2, 20000)"
+    assert "..." in text
+    assert "19999" in text
+    assert "10000" not in text
+    assert len(text) < 2_000
+
+
+def test_preview_series_name_dtype(shm_dir: Path) -> None:
+    view, _, _ = round_trip(pd.Series([1, 2, 3], name="price", dtype="int32"), shm_dir)
+    lines = codec.preview(view, 2).splitlines()
+    assert lines[0] == "Series shape=(3,)"
+    assert lines[-1] == "Name: price, dtype: int32"
+    assert len(lines) == 4
 
 
 # --- property: random frames -------------------------------------------------------------
