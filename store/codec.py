@@ -4,7 +4,7 @@
 
     encode(value) -> Encoded          validate, build Arrow data in memory (no I/O)
     Encoded.write(path) -> layout     write the object file in one pass
-    attach(path, layout) -> view      map the file read-only, build views in O(1)
+    attach(path, layout) -> view      map the file read-only, build views in O(1) of the size
 
 Each kind of value has its own module (``codec_numpy``, ``codec_pandas``,
 ``codec_arrow``, ``codec_list``, ``codec_scalar``). This module dispatches by
@@ -25,10 +25,11 @@ import pandas as pd
 import pyarrow as pa
 
 from memshare.store.codec_arrow import ArrowPart, preview_arrow, read_arrow
+from memshare.store.codec_errors import DamagedObjectError, damaged_object
 from memshare.store.codec_list import LazySequence, SequencePart, preview_sequence, read_sequence
 from memshare.store.codec_numpy import encode_ndarray, preview_ndarray, read_ndarray
 from memshare.store.codec_pandas import FramePart, preview_frame, read_frame
-from memshare.store.codec_scalar import ScalarPart, is_scalar, read_scalar
+from memshare.store.codec_scalar import ScalarPart, conversion_hint, is_scalar, read_scalar
 from memshare.store.codec_segment import (
     FORMAT_VERSION,
     Part,
@@ -39,7 +40,7 @@ from memshare.store.errors import UnsupportedTypeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Encoded", "attach", "encode", "preview"]
+__all__ = ["DamagedObjectError", "Encoded", "attach", "encode", "preview"]
 
 #: Size in bytes of the write buffer for the object file.
 _WRITE_BUFFER: Final = 1 << 20
@@ -160,11 +161,14 @@ def encode_part(value: object, location: str) -> Part:
             type_name="dict",
         )
 
+    fix = conversion_hint(value) or (
+        "store a numpy array, a pandas DataFrame or Series, a pyarrow Array, "
+        "ChunkedArray, RecordBatch or Table, a list or tuple of these, or a scalar "
+        "(int, float, bool, complex, str, bytes, None, numpy scalar)"
+    )
     raise UnsupportedTypeError(
         f"{location} has type {type(value).__module__}.{type(value).__qualname__}, which "
-        "cannot be stored; store a numpy array, a pandas DataFrame or Series, a "
-        "pyarrow Array, ChunkedArray, RecordBatch or Table, a list or tuple of these, "
-        "or a scalar (int, float, bool, complex, str, bytes, None, numpy scalar)",
+        f"cannot be stored; {fix}",
         location=location,
         type_name=type(value).__qualname__,
     )
@@ -198,53 +202,75 @@ _READERS: Final[dict[str, _Reader]] = {
 }
 
 
+#: Errors that reading a damaged file or layout raises. pyarrow's ArrowInvalid
+#: is a ValueError, and a damaged IPC footer raises OSError even though the
+#: file is already mapped. Missing or mistyped entries in the stored JSON
+#: raise KeyError, IndexError or TypeError.
+_READ_ERRORS: Final = (ValueError, KeyError, IndexError, TypeError, OSError, pa.ArrowException)
+
+
 def read_part(
-    mapped: pa.Buffer, offset: int, length: int, expected_kind: str | None = None
+    mapped: pa.Buffer, path: str, offset: int, length: int, expected_kind: str | None = None
 ) -> object:
-    """Build the view of the segment at ``offset`` of the mapped file.
+    """Build the view of the segment at ``offset`` of the mapped file at ``path``.
 
     ``expected_kind``, when given, is checked against the kind the segment
     records, so that a layout paired with the wrong file fails clearly.
+
+    Raises
+    ------
+    DamagedObjectError
+        When the segment cannot be read as it was written.
     """
-    reader = open_segment(mapped, offset, length)
-    kind = segment_kind(reader.schema)
-    if expected_kind is not None and kind != expected_kind:
-        raise ValueError(
-            f"the layout expects a {expected_kind!r} object but the segment at offset {offset} "
-            f"contains {kind!r}; the file or its layout is damaged, release and register it again"
-        )
-    if kind in ("list", "tuple"):
-        # Elements are read from the same map when they are first accessed.
-        return read_sequence(reader, functools.partial(read_part, mapped))
-    read = _READERS.get(kind)
-    if read is None:
-        raise ValueError(
-            f"the segment at offset {offset} has kind {kind!r}, which this version of "
-            "memshare cannot read; register the object again with this version"
-        )
-    return read(reader)
+    try:
+        reader = open_segment(mapped, offset, length)
+        kind = segment_kind(reader.schema)
+        if expected_kind is not None and kind != expected_kind:
+            raise ValueError(
+                f"the layout expects a {expected_kind!r} object but the segment at offset "
+                f"{offset} contains {kind!r}"
+            )
+        if kind in ("list", "tuple"):
+            # Elements are read from the same map when they are first accessed,
+            # and each read raises this same error if its segment is damaged.
+            return read_sequence(reader, functools.partial(read_part, mapped, path))
+        read = _READERS.get(kind)
+        if read is None:
+            raise ValueError(
+                f"the segment at offset {offset} has kind {kind!r}, which this version of "
+                "memshare cannot read"
+            )
+        return read(reader)
+    except _READ_ERRORS as error:
+        raise damaged_object(path, str(error)) from error
 
 
 def attach(path: str, layout: dict[str, Any]) -> object:
     """Map the object file at ``path`` read-only and return its view.
 
     The work is O(1) in the object size: only Arrow metadata is read, and
-    numpy, pandas and pyarrow views point into the map.
+    numpy, pandas and pyarrow views point into the map. A DataFrame costs
+    O(columns), because each column gets its own pandas array.
 
     The map lives as long as any view (or any element read from a list view)
     refers to it, even after the file is unlinked.
+
+    Raises
+    ------
+    DamagedObjectError
+        When the layout or the file is damaged or has another format version.
+        The message names the file and the fix.
     """
     version = layout.get("format")
     if version != FORMAT_VERSION:
-        raise ValueError(
-            f"object file layout format {version!r} is not supported (expected "
-            f"{FORMAT_VERSION}); register the object again with this version of memshare"
+        raise damaged_object(
+            path,
+            f"its layout has format {version!r}, but this version of memshare reads "
+            f"format {FORMAT_VERSION}",
         )
     kind = layout.get("kind")
     if kind not in KINDS:
-        raise ValueError(
-            f"object file layout has the invalid kind {kind!r}; expected one of {KINDS}"
-        )
+        raise damaged_object(path, f"its layout has the invalid kind {kind!r}")
 
     # memory_map(..., "r") maps with PROT_READ, so a write through any view
     # faults instead of changing the shared data.
@@ -256,7 +282,12 @@ def attach(path: str, layout: dict[str, Any]) -> object:
         # the last buffer sliced from ``mapped`` is garbage-collected.
         source.close()
 
-    view = read_part(mapped, int(layout["offset"]), int(layout["length"]), str(kind))
+    try:
+        offset = int(layout["offset"])
+        length = int(layout["length"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise damaged_object(path, f"its layout has no valid offset and length ({error})") from None
+    view = read_part(mapped, path, offset, length, str(kind))
     logger.debug("attached %s object from %s, pid %d", kind, path, os.getpid())
     return view
 

@@ -7,6 +7,10 @@ one-row Arrow batch and comes back as the same Python type.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import enum
+import fractions
 import logging
 from typing import BinaryIO, Final
 
@@ -27,7 +31,7 @@ from memshare.store.errors import UnsupportedTypeError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ScalarPart", "is_scalar", "read_scalar"]
+__all__ = ["ScalarPart", "conversion_hint", "is_scalar", "read_scalar"]
 
 #: Python scalar types stored as they are, with their Arrow type. Integers
 #: outside int64 are stored as decimal text, and complex as two float64 fields.
@@ -45,9 +49,61 @@ _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 
 
+def conversion_hint(value: object) -> str | None:
+    """Return the conversion to suggest for a common value that cannot be stored.
+
+    Returns None when no specific conversion fits, so the caller lists every
+    kind of value that can be stored instead.
+    """
+    if isinstance(value, enum.Enum):
+        for base in _PYTHON_TYPES:
+            if isinstance(value, base):
+                return f"pass {base.__name__}(x) for an enum member"
+        return "store x.value or x.name for an enum member"
+    for base in _PYTHON_TYPES:
+        if isinstance(value, base):
+            # A subclass would come back as its base type and lose its behaviour.
+            return f"pass {base.__name__}(x), because a subclass would come back as {base.__name__}"
+    if isinstance(value, set | frozenset):
+        return "store list(x) or sorted(x)"
+    if isinstance(value, bytearray | memoryview):
+        return "store bytes(x)"
+    if isinstance(value, dt.datetime | dt.date):
+        return (
+            "store np.datetime64(x) for a value without a time zone, or pd.Series([x]) "
+            "to keep its time zone"
+        )
+    if isinstance(value, dt.timedelta):
+        return "store np.timedelta64(x)"
+    if isinstance(value, decimal.Decimal | fractions.Fraction):
+        return "store float(x), or str(x) to keep every digit"
+    return None
+
+
 def is_scalar(value: object) -> bool:
     """Tell whether ``value`` is a scalar kind the codec stores."""
     return type(value) in _PYTHON_TYPES or isinstance(value, np.generic)
+
+
+def _logical_size(value: object) -> int:
+    """Return the size of a Python scalar's data, without Arrow's offsets and bitmaps.
+
+    A str counts its UTF-8 bytes, bytes its length, an int beyond int64 the
+    digits of the decimal text it is stored as, and None counts 0.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        return len(str(value))
+    if isinstance(value, complex):
+        return 16
+    return 8
 
 
 class ScalarPart:
@@ -106,7 +162,7 @@ class ScalarPart:
         self._batch = pa.RecordBatch.from_arrays([array], schema=self._schema)
 
         self.dtype = python_type.__name__
-        self.nbytes = int(self._batch.nbytes)
+        self.nbytes = _logical_size(value)
         self.size_bound = measure_segment(self._schema, [self._batch]) + ALIGNMENT
 
     def write_into(self, out: BinaryIO) -> tuple[int, int]:

@@ -17,11 +17,20 @@ import pytest
 from codec_support import round_trip
 
 from memshare.store import codec
+from memshare.store.codec_errors import DamagedObjectError
 from memshare.store.errors import UnsupportedTypeError
 
 
 class Color(enum.IntEnum):
     RED = 1
+
+
+class Shade(enum.Enum):
+    DARK = "dark"
+
+
+class Label(str):
+    """A str subclass, which would come back as a plain str."""
 
 
 SCALARS = [
@@ -51,6 +60,25 @@ def test_scalar_round_trip(shm_dir: Path, original: object) -> None:
         assert view == original
 
 
+@pytest.mark.parametrize(
+    ("original", "nbytes"),
+    [
+        pytest.param("hello", 5, id="str"),
+        pytest.param("", 0, id="empty-str"),
+        pytest.param("\u00e9", 2, id="two-byte-char"),
+        pytest.param(b"abc", 3, id="bytes"),
+        pytest.param(None, 0, id="none"),
+        pytest.param(True, 1, id="bool"),
+        pytest.param(7, 8, id="int"),
+        pytest.param(2**70, len(str(2**70)), id="big-int"),
+        pytest.param(1.5, 8, id="float"),
+        pytest.param(1 + 2j, 16, id="complex"),
+    ],
+)
+def test_scalar_nbytes(original: object, nbytes: int) -> None:
+    assert codec.encode(original).nbytes == nbytes
+
+
 def test_nan_scalar(shm_dir: Path) -> None:
     view, _, _ = round_trip(float("nan"), shm_dir)
     assert type(view) is float
@@ -60,12 +88,18 @@ def test_nan_scalar(shm_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("original", "fix"),
     [
-        pytest.param(Color.RED, "int", id="int-enum"),
-        pytest.param(decimal.Decimal("1.5"), "float", id="decimal"),
-        pytest.param(dt.datetime(2020, 1, 1), "numpy scalar", id="datetime"),
+        pytest.param(Color.RED, "pass int(x)", id="int-enum"),
+        pytest.param(Shade.DARK, "x.value or x.name", id="plain-enum"),
+        pytest.param(Label("a"), "pass str(x)", id="str-subclass"),
+        pytest.param(decimal.Decimal("1.5"), "float(x)", id="decimal"),
+        pytest.param(dt.datetime(2020, 1, 1), "np.datetime64(x)", id="datetime"),
+        pytest.param(pd.Timestamp("2020", tz="UTC"), "pd.Series([x])", id="timestamp"),
+        pytest.param(dt.date(2020, 1, 1), "np.datetime64(x)", id="date"),
+        pytest.param(pd.Timedelta(1, "s"), "np.timedelta64(x)", id="timedelta"),
         pytest.param({"a": 1}, "its own variable", id="dict"),
-        pytest.param({1, 2}, "list or tuple", id="set"),
-        pytest.param(bytearray(b"x"), "list or tuple", id="bytearray"),
+        pytest.param({1, 2}, "list(x)", id="set"),
+        pytest.param(frozenset([1]), "list(x)", id="frozenset"),
+        pytest.param(bytearray(b"x"), "bytes(x)", id="bytearray"),
         pytest.param(object(), "numpy array", id="object"),
     ],
 )
@@ -124,13 +158,13 @@ def test_write_creates_private_file(shm_dir: Path) -> None:
 def test_attach_rejects_unknown_format(shm_dir: Path) -> None:
     path = shm_dir / "one.arrow"
     layout = codec.encode(1).write(str(path))
-    with pytest.raises(ValueError, match="format 99 is not supported"):
+    with pytest.raises(DamagedObjectError, match="has format 99"):
         codec.attach(str(path), {**layout, "format": 99})
-    with pytest.raises(ValueError, match="outside the object file"):
+    with pytest.raises(DamagedObjectError, match="outside the object file"):
         codec.attach(str(path), {**layout, "length": layout["length"] + 10})
-    with pytest.raises(ValueError, match="expects a 'table' object"):
+    with pytest.raises(DamagedObjectError, match="expects a 'table' object"):
         codec.attach(str(path), {**layout, "kind": "table"})
-    with pytest.raises(ValueError, match="invalid kind 'matrix'"):
+    with pytest.raises(DamagedObjectError, match="invalid kind 'matrix'"):
         codec.attach(str(path), {**layout, "kind": "matrix"})
 
 
