@@ -15,9 +15,9 @@ import warnings
 from collections.abc import Iterable, Mapping
 
 from memshare.store import codec, layout
+from memshare.store.arguments import check_flag, name_list
 from memshare.store.collect import GcResult, gc
 from memshare.store.errors import (
-    InvalidNameError,
     MemshareError,
     ObjectExistsError,
     ObjectInUseError,
@@ -40,6 +40,8 @@ from memshare.store.metadata import (
     ObjectMetadata,
     read_metadata,
     scan_objects,
+    scan_store,
+    warn_skipped,
 )
 from memshare.store.names import validate_name
 from memshare.store.process import is_alive
@@ -55,25 +57,10 @@ __all__ = [
     "retrieve_metadata",
     "retrieve_views",
     "scan_objects",
+    "scan_store",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def _name_list(names: str | Iterable[str]) -> list[str]:
-    # A single string is one name, not an iterable of characters. Repeated
-    # names count once, so one call takes or drops one reference per name.
-    if isinstance(names, str):
-        names = [names]
-    elif not isinstance(names, Iterable):
-        raise InvalidNameError(
-            f"names must be a str or an iterable of str, got {type(names).__name__} {names!r}",
-            value=names,
-        )
-    unique = list(dict.fromkeys(names))
-    for name in unique:
-        validate_name(name, "object name")
-    return unique
 
 
 def _files(root: str, namespace: str, name: str, folder: str | None) -> ObjectFiles:
@@ -121,6 +108,8 @@ def register_variables(
         If the store root or namespace folder is unsafe to use.
     """
     validate_name(namespace, "namespace")
+    overwrite = check_flag(overwrite, "overwrite")
+    persist = check_flag(persist, "persist")
     if not isinstance(variables, Mapping):
         raise TypeError(
             f"variables must be a mapping of names to values, such as a dict, got "
@@ -222,7 +211,7 @@ def retrieve_views(namespace: str, names: str | Iterable[str]) -> dict[str, obje
         If a name is not registered; no reference is taken for any name.
     """
     validate_name(namespace, "namespace")
-    requested = _name_list(names)
+    requested = name_list(names)
     root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
 
@@ -259,14 +248,15 @@ def release_views(namespace: str, names: str | Iterable[str]) -> None:
         released.
     """
     validate_name(namespace, "namespace")
-    requested = _name_list(names)
+    requested = name_list(names)
     root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
 
     missing = [name for name in requested if not drop_view(_files(root, namespace, name, folder))]
     if missing:
+        listed = ", ".join(repr(name) for name in missing)
         raise ViewNotHeldError(
-            f"this process (pid {os.getpid()}) holds no view of {missing!r} in namespace "
+            f"this process (pid {os.getpid()}) holds no view of {listed} in namespace "
             f"{namespace!r}: each release_views call must follow a retrieve_views call of "
             "the same name in the same process",
             namespace=namespace,
@@ -310,7 +300,8 @@ def release_variables(
         such a damaged object's files are removed.
     """
     validate_name(namespace, "namespace")
-    requested = _name_list(names)
+    require_unheld = check_flag(require_unheld, "require_unheld")
+    requested = name_list(names)
     root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
 
@@ -354,9 +345,9 @@ def _check_unheld(files: ObjectFiles, metadata: ObjectMetadata) -> None:
     live = [h for h in metadata.holders if is_alive(h.pid, h.start_time, h.start_ticks)]
     if not live:
         return
-    counts = ", ".join(f"pid {h.pid}: {h.count}" for h in live)
+    counts = ", ".join(f"pid {h.pid} ({h.count} view{'' if h.count == 1 else 's'})" for h in live)
     raise ObjectInUseError(
-        f"object {files.label} is still held ({counts}); release the views in those "
+        f"object {files.label} is still held by {counts}; release the views in those "
         "processes first, or call release_variables without require_unheld (holders "
         "keep their mapped pages)",
         namespace=files.namespace,
@@ -388,7 +379,7 @@ def retrieve_metadata(
         _warn_damaged(damaged)
         return {metadata.name: metadata for metadata in objects}
 
-    requested = _name_list(names)
+    requested = name_list(names)
     root = layout.ensure_root(create=False)
     folder = layout.check_namespace(root, namespace)
     result: dict[str, ObjectMetadata] = {}
@@ -405,11 +396,14 @@ def list_objects(namespace: str | None = None) -> list[ObjectMetadata]:
     """Return the metadata of every object in `namespace`, or in all namespaces.
 
     Sorted by namespace, then name. An object whose metadata cannot be read
-    is skipped with a warning; :func:`scan_objects` returns those too.
+    is skipped with a warning, and so is an unsafe namespace folder (a
+    symbolic link, a wrong owner or mode) when all namespaces are listed;
+    :func:`scan_store` returns both.
     """
-    objects, damaged = scan_objects(namespace)
-    _warn_damaged(damaged)
-    return objects
+    scan = scan_store(namespace)
+    _warn_damaged(scan.damaged)
+    warn_skipped(scan.skipped, stacklevel=2)
+    return scan.objects
 
 
 def _warn_damaged(damaged: list[DamagedObject]) -> None:

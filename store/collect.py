@@ -23,6 +23,8 @@ from memshare.store.metadata import (
     DamagedObject,
     Holder,
     ObjectMetadata,
+    SkippedFolder,
+    problem_of,
     read_metadata,
     write_metadata,
 )
@@ -79,6 +81,9 @@ class GcResult:
         Symbolic links found where a namespace folder or store file belongs.
         Neither the link nor its target was touched, and an object whose
         metadata or lock file is a link was not collected.
+    skipped_folders : tuple of SkippedFolder
+        Namespace folders left untouched because they are unsafe to use (a
+        wrong owner or mode), each with the reason and the fix.
     """
 
     objects: tuple[str, ...] = ()
@@ -88,6 +93,7 @@ class GcResult:
     damaged_removed: tuple[str, ...] = ()
     damaged: tuple[DamagedObject, ...] = ()
     skipped_links: tuple[str, ...] = ()
+    skipped_folders: tuple[SkippedFolder, ...] = ()
 
 
 class _Collector:
@@ -99,6 +105,7 @@ class _Collector:
         self.damaged_removed: list[str] = []
         self.damaged: list[DamagedObject] = []
         self.skipped_links: list[str] = []
+        self.skipped_folders: list[SkippedFolder] = []
 
     def result(self) -> GcResult:
         return GcResult(
@@ -109,6 +116,7 @@ class _Collector:
             tuple(self.damaged_removed),
             tuple(self.damaged),
             tuple(self.skipped_links),
+            tuple(self.skipped_folders),
         )
 
     def skip_link(self, path: str) -> None:
@@ -130,7 +138,7 @@ def gc(namespace: str | None = None) -> GcResult:
 
     Objects of live owners, persistent objects and objects a live process
     holds are kept. Symbolic links are reported and left alone, with their
-    targets.
+    targets, and so are namespace folders with a wrong owner or mode.
 
     Parameters
     ----------
@@ -149,7 +157,14 @@ def gc(namespace: str | None = None) -> GcResult:
         if _is_link(layout.namespace_path(root, name)):
             found.skip_link(layout.namespace_path(root, name))
             continue
-        folder = layout.check_namespace(root, name)
+        try:
+            folder = layout.check_namespace(root, name)
+        except StoreRootError as error:
+            # One unsafe folder must not stop the collection of the others.
+            path = layout.namespace_path(root, name)
+            found.skipped_folders.append(SkippedFolder(name, path, str(error)))
+            logger.debug("gc skipped the unsafe namespace folder %s: %s", path, error)
+            continue
         if folder is not None:
             _collect_namespace(root, name, folder, found)
 
@@ -253,7 +268,7 @@ def _collect_object(files: ObjectFiles, data: list[str], found: _Collector) -> N
         try:
             metadata = read_metadata(files.metadata)
         except StoreRootError as error:
-            _collect_damaged(files, str(error), found)
+            _collect_damaged(files, problem_of(error), found)
             return
         _remove_unreferenced(files, metadata, data, found)
         if metadata is None:

@@ -24,6 +24,7 @@ __all__ = [
     "StoreRootError",
     "UnsupportedPlatformError",
     "ViewNotHeldError",
+    "ForeignObjectError",
 ]
 
 
@@ -93,3 +94,7 @@ class UnsupportedPlatformError(MemshareError, OSError):
 
 class ViewNotHeldError(MemshareError, KeyError):
     """The calling process holds no view of the object it tries to release."""
+
+
+class ForeignObjectError(MemshareError, KeyError):
+    """A ``Store`` was asked to delete an object that it did not register."""

@@ -110,27 +110,37 @@ def store_root() -> str:
     return default_root()
 
 
+def _folder_fix(path: str, kind: str, action: str) -> str:
+    # A bad store root is fixed by choosing another root. A bad namespace
+    # folder is fixed in place, because another root would hide every
+    # other namespace too.
+    if kind == "store root":
+        return f"{action} or {_HINT}"
+    return action
+
+
 def _check_folder(path: str, st: os.stat_result, kind: str) -> None:
     if stat.S_ISLNK(st.st_mode):
         raise StoreRootError(
-            f"{kind} {path} is a symbolic link; memshare never follows links in its "
-            f"store; remove the link or {_HINT}",
+            f"{kind} {path} is a symbolic link, and memshare never follows links in its "
+            f"store; {_folder_fix(path, kind, f'remove the link with rm {path}')}",
             path=path,
         )
     if not stat.S_ISDIR(st.st_mode):
         raise StoreRootError(
-            f"{kind} {path} is not a folder; remove it or {_HINT}",
+            f"{kind} {path} is not a folder; {_folder_fix(path, kind, 'remove it')}",
             path=path,
         )
     if st.st_uid != os.getuid():
         raise StoreRootError(
-            f"{kind} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); {_HINT}",
+            f"{kind} {path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); "
+            f"{_folder_fix(path, kind, 'ask its owner to remove it')}",
             path=path,
         )
     if st.st_mode & _SHARED_BITS:
         raise StoreRootError(
             f"{kind} {path} has mode {stat.S_IMODE(st.st_mode):#o}, which lets other "
-            f"users in; run 'chmod 700 {path}' or {_HINT}",
+            f"users in; {_folder_fix(path, kind, f'run chmod 700 {path} or remove the folder')}",
             path=path,
         )
 
@@ -369,18 +379,30 @@ def check_file(path: str) -> os.stat_result | None:
         st = os.lstat(path)
     except FileNotFoundError:
         return None
+    # `problem` leaves out the fix, so that a listing of damaged objects can
+    # print its own fix line, which fits the object as a whole.
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-        raise StoreRootError(
+        problem = (
             f"{path} is not a regular file (a symbolic link or something else was put "
-            f"in the store); remove it and register the object again",
+            "in the store)"
+        )
+        raise StoreRootError(
+            f"{problem}; remove it and register the object again",
             path=path,
+            problem=problem,
         )
     if st.st_uid != os.getuid() or st.st_mode & _SHARED_BITS:
+        # Removing only this file would orphan the object's other files, so
+        # the fixes offered are restoring the mode or removing the object.
+        problem = (
+            f"{path} has owner uid {st.st_uid} and mode {stat.S_IMODE(st.st_mode):#o}, but "
+            f"store files must belong to you (uid {os.getuid()}) with mode 0600"
+        )
         raise StoreRootError(
-            f"{path} has owner uid {st.st_uid} and mode {stat.S_IMODE(st.st_mode):#o}; "
-            f"store files must belong to you (uid {os.getuid()}) with mode 0600; "
-            f"remove the file or run 'chmod 600 {path}'",
+            f"{problem}; run 'chmod 600 {path}' if you changed it yourself, or remove the "
+            "object with 'memshare rm --force NAMESPACE/NAME'",
             path=path,
+            problem=problem,
         )
     return st
 

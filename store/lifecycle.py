@@ -38,6 +38,7 @@ from memshare.store.errors import (
 )
 from memshare.store.locking import ObjectLock
 from memshare.store.metadata import Holder, ObjectMetadata, read_metadata, write_metadata
+from memshare.store.names import summarize_names
 from memshare.store.process import ProcessId, current
 from memshare.store.writer import write_data
 
@@ -82,9 +83,8 @@ class ObjectFiles:
 
 
 def not_found(files: ObjectFiles) -> ObjectNotFoundError:
-    """Build the error for a missing object, listing what the namespace has."""
-    present = layout.list_object_names(files.folder)
-    listing = ", ".join(present) if present else "none"
+    """Build the error for a missing object, listing some of what the namespace has."""
+    listing = summarize_names(layout.list_object_names(files.folder), files.name)
     return ObjectNotFoundError(
         f"no object {files.name!r} in namespace {files.namespace!r} (never registered, or "
         f"released); objects in that namespace: {listing}",

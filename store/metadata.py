@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from memshare.store import layout
 from memshare.store.errors import StoreFullError, StoreRootError
@@ -23,11 +24,16 @@ from memshare.store.writer import FULL_HINT, is_full
 
 __all__ = [
     "DamagedObject",
+    "SkippedFolder",
+    "StoreScan",
     "Holder",
     "ObjectMetadata",
     "read_metadata",
     "read_namespace",
+    "problem_of",
     "scan_objects",
+    "scan_store",
+    "warn_skipped",
     "write_metadata",
 ]
 
@@ -145,7 +151,8 @@ class DamagedObject:
     path : str
         Its metadata file.
     reason : str
-        Why reading the metadata failed (the :class:`StoreRootError` message).
+        Why reading the metadata failed, without the fix; :attr:`fix` is the
+        command that removes the object.
     """
 
     namespace: str
@@ -162,6 +169,11 @@ class DamagedObject:
     def fix(self) -> str:
         """The command that removes the object's files."""
         return f"memshare rm --force {self.label}"
+
+
+def problem_of(error: StoreRootError) -> str:
+    """Return what `error` found wrong with a store file, without its fix."""
+    return str(getattr(error, "problem", error))
 
 
 def _removal_hint(path: str) -> str:
@@ -207,10 +219,12 @@ def _from_dict(values: dict[str, Any], path: str) -> ObjectMetadata:
             owner_start_ticks=_optional_int(values.get("owner_start_ticks")),
         )
     except (KeyError, TypeError, ValueError) as error:
-        raise StoreRootError(
+        problem = (
             f"the metadata file {path} is invalid ({error!r}); it was written by another "
-            f"version of memshare or edited by hand; {_removal_hint(path)}",
-            path=path,
+            "version of memshare or edited by hand"
+        )
+        raise StoreRootError(
+            f"{problem}; {_removal_hint(path)}", path=path, problem=problem
         ) from error
 
 
@@ -234,9 +248,9 @@ def read_metadata(path: str) -> ObjectMetadata | None:
     try:
         values = json.loads(raw)
     except ValueError as error:
+        problem = f"the metadata file {path} is not valid JSON ({error})"
         raise StoreRootError(
-            f"the metadata file {path} is not valid JSON ({error}); {_removal_hint(path)}",
-            path=path,
+            f"{problem}; {_removal_hint(path)}", path=path, problem=problem
         ) from error
     return _from_dict(values, path)
 
@@ -264,34 +278,61 @@ def read_namespace(
         try:
             metadata = read_metadata(path)
         except StoreRootError as error:
-            damaged.append(DamagedObject(namespace, name, path, str(error)))
+            damaged.append(DamagedObject(namespace, name, path, problem_of(error)))
             continue
         if metadata is not None:
             objects.append(metadata)
     return objects, damaged
 
 
-def scan_objects(
-    namespace: str | None = None,
-) -> tuple[list[ObjectMetadata], list[DamagedObject]]:
-    """Return the readable objects and the damaged ones, in one or all namespaces.
+@dataclass(frozen=True)
+class SkippedFolder:
+    """A namespace folder that a listing of all namespaces skipped as unsafe.
+
+    Attributes
+    ----------
+    namespace : str
+        The folder's name.
+    path : str
+        The folder.
+    reason : str
+        What is wrong (a symbolic link, a wrong mode or owner) and the fix.
+    """
+
+    namespace: str
+    path: str
+    reason: str
+
+
+class StoreScan(NamedTuple):
+    """Result of :func:`scan_store`: readable objects, damaged objects, skipped folders."""
+
+    objects: list[ObjectMetadata]
+    damaged: list[DamagedObject]
+    skipped: list[SkippedFolder]
+
+
+def scan_store(namespace: str | None = None) -> StoreScan:
+    """Read every object in one or all namespaces, never failing on one bad entry.
 
     A damaged object has a metadata file that cannot be read: invalid JSON,
     written by another version of memshare, a symbolic link, or a wrong mode
     or owner. It cannot be retrieved; ``release_variables`` (without
     `require_unheld`), ``memshare rm --force`` and, after a grace period,
-    :func:`gc` remove its files.
+    :func:`gc` remove its files. When all namespaces are scanned, an unsafe
+    namespace folder (a link, a wrong owner or mode) is skipped, so that it
+    does not hide the others.
 
     Returns
     -------
-    tuple of (list of ObjectMetadata, list of DamagedObject)
-        Each sorted by namespace, then name.
+    StoreScan
+        Objects and damaged objects sorted by namespace, then name, and the
+        skipped folders sorted by name.
 
     Raises
     ------
     StoreRootError
-        If the root or a namespace folder is unsafe (a link, a wrong owner
-        or mode).
+        If the root is unsafe, or `namespace` is given and its folder is.
     """
     root = layout.ensure_root(create=False)
     if namespace is not None:
@@ -299,13 +340,43 @@ def scan_objects(
     else:
         namespaces = layout.list_namespaces(root)
 
-    objects: list[ObjectMetadata] = []
-    damaged: list[DamagedObject] = []
+    scan = StoreScan([], [], [])
     for name in namespaces:
-        found, broken = read_namespace(layout.check_namespace(root, name), name)
-        objects.extend(found)
-        damaged.extend(broken)
-    return objects, damaged
+        try:
+            folder = layout.check_namespace(root, name)
+        except StoreRootError as error:
+            if namespace is not None:
+                raise
+            path = layout.namespace_path(root, name)
+            logger.debug("skipped unsafe namespace folder %s: %s", path, error)
+            scan.skipped.append(SkippedFolder(name, path, str(error)))
+            continue
+        found, broken = read_namespace(folder, name)
+        scan.objects.extend(found)
+        scan.damaged.extend(broken)
+    return scan
+
+
+def scan_objects(
+    namespace: str | None = None,
+) -> tuple[list[ObjectMetadata], list[DamagedObject]]:
+    """Return the readable objects and the damaged ones, in one or all namespaces.
+
+    This is :func:`scan_store` without the skipped folders; each of those
+    is reported with a warning instead.
+    """
+    scan = scan_store(namespace)
+    warn_skipped(scan.skipped, stacklevel=2)
+    return scan.objects, scan.damaged
+
+
+def warn_skipped(skipped: list[SkippedFolder], stacklevel: int) -> None:
+    """Warn once per skipped folder; `stacklevel` 1 points at the caller of this function."""
+    for folder in skipped:
+        warnings.warn(
+            f"skipped namespace {folder.namespace!r}: {folder.reason}",
+            stacklevel=stacklevel + 1,
+        )
 
 
 def write_metadata(path: str, metadata: ObjectMetadata, writer: ProcessId) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from types import TracebackType
 
 from memshare.store import api
-from memshare.store.errors import ObjectNotFoundError
+from memshare.store.arguments import check_flag
+from memshare.store.errors import ForeignObjectError, ObjectNotFoundError
 from memshare.store.metadata import ObjectMetadata
 from memshare.store.names import validate_name
 
@@ -22,9 +23,11 @@ class Store:
 
     ``store["X"] = X`` registers ``X`` (replacing what this Store registered
     under that name earlier), ``store["X"]`` returns a read-only view,
-    ``del store["X"]`` releases the object. On exit, or on :meth:`close`, the
-    Store drops every view it handed out and releases every object it
-    registered, unless it was created with ``persist=True``.
+    ``del store["X"]`` releases an object this Store registered. Deleting
+    any other object raises :class:`ForeignObjectError`, and
+    ``release_variables`` removes such an object. On exit, or on
+    :meth:`close`, the Store drops every view it handed out and releases
+    every object it registered, unless it was created with ``persist=True``.
 
     Parameters
     ----------
@@ -43,7 +46,7 @@ class Store:
 
     def __init__(self, namespace: str, *, persist: bool = False) -> None:
         self.namespace = validate_name(namespace, "namespace")
-        self.persist = persist
+        self.persist = check_flag(persist, "persist")
         self._registered: set[str] = set()
         # Views handed out by __getitem__, per name; each is one holder
         # reference, dropped by close() or by del store[name].
@@ -64,6 +67,18 @@ class Store:
         return view
 
     def __delitem__(self, name: str) -> None:
+        # Assignment never replaces another program's object, so deletion
+        # never removes one either. A missing name raises ObjectNotFoundError
+        # from the metadata lookup.
+        if name not in self._registered:
+            api.retrieve_metadata(self.namespace, name)
+            raise ForeignObjectError(
+                f"this Store did not register {name!r} in namespace {self.namespace!r}, so "
+                f"del store[{name!r}] does not release it; call "
+                f"release_variables({self.namespace!r}, {name!r}) to remove it",
+                namespace=self.namespace,
+                name=name,
+            )
         api.release_variables(self.namespace, name)
         self._registered.discard(name)
         self._drop_views(name)

@@ -48,14 +48,19 @@ def is_full(error: BaseException) -> bool:
     )
 
 
+def _with_gib(nbytes: int) -> str:
+    # Binary GiB, the unit `df -h` uses for the size of /dev/shm.
+    return f"{nbytes} bytes ({nbytes / 2**30:.2f} GiB)"
+
+
 def check_free_space(folder: str, needed: int, description: str) -> None:
     """Raise :class:`StoreFullError` if `folder` has less than `needed` bytes free."""
     st = os.statvfs(folder)
     free = st.f_bavail * st.f_frsize
     if needed > free:
         raise StoreFullError(
-            f"not enough space to register {description}: it needs up to {needed} bytes and "
-            f"{folder} has {free} bytes free; {FULL_HINT}",
+            f"not enough space to register {description}: it needs up to {_with_gib(needed)} "
+            f"and {folder} has {_with_gib(free)} free; {FULL_HINT}",
             needed=needed,
             free=free,
             path=folder,

@@ -187,7 +187,7 @@ def test_require_unheld(store_root: Path) -> None:
     register_variables("ns", {"x": np.zeros(4)})
     retrieve_views("ns", "x")
 
-    with pytest.raises(memshare.ObjectInUseError, match=f"pid {os.getpid()}: 1"):
+    with pytest.raises(memshare.ObjectInUseError, match=rf"held by pid {os.getpid()} \(1 view\)"):
         release_variables("ns", "x", require_unheld=True)
     assert "x" in retrieve_metadata("ns")
 

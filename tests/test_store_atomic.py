@@ -63,8 +63,8 @@ def test_size_bound_too_large(store_root: Path, monkeypatch: pytest.MonkeyPatch)
 
     error = info.value
     assert error.needed == 2**62
-    assert f"needs up to {2**62} bytes" in str(error)
-    assert f"{error.free} bytes free" in str(error)
+    assert f"needs up to {2**62} bytes ({2**62 / 2**30:.2f} GiB)" in str(error)
+    assert f"{error.free} bytes ({error.free / 2**30:.2f} GiB) free" in str(error)
     assert "MEMSHARE_ROOT" in str(error)
     assert _files(store_root) == []
 

@@ -15,6 +15,7 @@ from memshare.store import (
     register_variables,
     retrieve_metadata,
 )
+from memshare.store.errors import ForeignObjectError
 
 
 def test_set_get(store_root: Path) -> None:
@@ -108,3 +109,19 @@ def test_close_twice(store_root: Path) -> None:
 def test_bad_namespace() -> None:
     with pytest.raises(ValueError, match="invalid namespace"):
         Store("../up")
+
+
+def test_delete_foreign_object(store_root: Path) -> None:
+    register_variables("ns", {"other": np.ones(3)})
+
+    with Store("ns") as store, pytest.raises(KeyError, match="release_variables") as caught:
+        del store["other"]
+
+    assert isinstance(caught.value, ForeignObjectError)
+    assert "other" in retrieve_metadata("ns")
+
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_persist_must_be_bool(store_root: Path, value: object) -> None:
+    with pytest.raises(TypeError, match="persist must be True or False"):
+        Store("ns", persist=value)  # type: ignore[arg-type]

@@ -90,3 +90,12 @@ def test_names_argument_types(store_root: Path) -> None:
 def test_variables_must_be_mapping(store_root: Path) -> None:
     with pytest.raises(TypeError, match="mapping"):
         register_variables("ns", [("x", np.zeros(2))])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "article"),
+    [("object name", "an object name has"), ("namespace", "a namespace has")],
+)
+def test_rule_article(kind: str, article: str) -> None:
+    with pytest.raises(ValueError, match=article):
+        validate_name("a b", kind)
