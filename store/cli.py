@@ -26,6 +26,7 @@ from memshare.store.api import (
     retrieve_metadata,
     retrieve_views,
     scan_objects,
+    scan_store,
 )
 from memshare.store.cli_format import (
     damaged_record,
@@ -33,6 +34,7 @@ from memshare.store.cli_format import (
     format_gc_result,
     format_info,
     format_listing,
+    format_skipped,
     info_record,
     listing_record,
 )
@@ -44,7 +46,7 @@ from memshare.store.errors import (
     ObjectNotFoundError,
     StoreRootError,
 )
-from memshare.store.metadata import DamagedObject, Holder, ObjectMetadata
+from memshare.store.metadata import DamagedObject, Holder, ObjectMetadata, problem_of
 from memshare.store.names import validate_name
 from memshare.store.process import is_alive
 
@@ -262,29 +264,69 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2))
 
 
+def _data_file_problem(meta: ObjectMetadata) -> str | None:
+    """Compare the object's data file with the size its metadata records.
+
+    A data file cut short or replaced by hand fails only when a view reads
+    it, so the listing checks the size, which costs one ``lstat``.
+    """
+    folder = layout.namespace_path(layout.store_root(), meta.namespace)
+    path = layout.data_path(folder, meta.name, meta.object_id)
+    label = f"{meta.namespace}/{meta.name}"
+    try:
+        size = os.lstat(path).st_size
+    except FileNotFoundError:
+        size = None
+    if size == meta.file_size:
+        return None
+
+    found = "is missing" if size is None else f"has {size} bytes"
+    return (
+        f"{label} is damaged: its data file {path} {found}, but its metadata records "
+        f"{meta.file_size} bytes\n  remove its files with: memshare rm --force {label}"
+    )
+
+
 def _run_ls(args: argparse.Namespace) -> int:
     if args.namespace is not None:
         validate_name(args.namespace, "namespace")
 
     root = _existing_root()
-    objects, damaged = scan_objects(args.namespace) if root is not None else ([], [])
+    scan = scan_store(args.namespace) if root is not None else None
+    objects = scan.objects if scan is not None else []
+    damaged = scan.damaged if scan is not None else []
+    skipped = scan.skipped if scan is not None else []
+    problems = {(meta.namespace, meta.name): _data_file_problem(meta) for meta in objects}
 
     if args.json:
-        records = [listing_record(meta, is_alive) for meta in objects]
+        records = []
+        for meta in objects:
+            record = listing_record(meta, is_alive)
+            record["data_file_problem"] = problems[(meta.namespace, meta.name)]
+            records.append(record)
         records += [damaged_record(item) for item in damaged]
         records.sort(key=lambda record: (record["namespace"], record["name"]))
         _print_json(records)
+        for folder in skipped:
+            print(
+                f"{PROG}: warning: skipped namespace {folder.namespace!r}: {folder.reason}",
+                file=sys.stderr,
+            )
         return EXIT_OK
 
     if not objects and not damaged:
         where = f"namespace {args.namespace!r} of " if args.namespace is not None else ""
         print(f"No objects in {where}the store root {layout.store_root()}.")
-        return EXIT_OK
+    else:
+        print(format_listing(objects, is_alive, damaged=damaged))
 
-    print(format_listing(objects, is_alive, damaged=damaged))
-    if damaged:
+    notes = [format_damaged(damaged)] if damaged else []
+    notes += [problem for problem in problems.values() if problem is not None]
+    if skipped:
+        notes.append(format_skipped(skipped))
+    if notes:
         print()
-        print(format_damaged(damaged))
+        print("\n".join(notes))
     return EXIT_OK
 
 
@@ -442,7 +484,32 @@ def _read_one(namespace: str, name: str) -> tuple[list[ObjectMetadata], list[Dam
         # damaged. An unsafe root or namespace folder still fails the command.
         if getattr(error, "path", None) != path:
             raise
-        return [], [DamagedObject(namespace, name, path, str(error))]
+        return [], [DamagedObject(namespace, name, path, problem_of(error))]
+
+
+def _nothing_collected(namespace: str | None) -> str | None:
+    """Say why a gc run that found nothing had nothing to look at, if so.
+
+    None means the store has objects, which are all still in use or
+    persistent.
+    """
+    root = layout.store_root()
+    if _existing_root() is None:
+        return f"Nothing to remove: the store root {root} does not exist."
+
+    if namespace is not None:
+        folder = layout.namespace_path(root, namespace)
+        if not os.path.lexists(folder):
+            return (
+                f"Nothing to remove: there is no namespace {namespace!r} in the store root "
+                f"{root}; run 'memshare ls' to see the stored namespaces."
+            )
+
+    scan = scan_store(namespace)
+    if scan.objects or scan.damaged:
+        return None
+    where = f"namespace {namespace!r} in " if namespace is not None else ""
+    return f"Nothing to remove: {where}the store root {root} has no objects."
 
 
 def _run_gc(args: argparse.Namespace) -> int:
@@ -455,7 +522,7 @@ def _run_gc(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(asdict(result))
     else:
-        print(format_gc_result(result))
+        print(format_gc_result(result, nothing=_nothing_collected(args.namespace)))
     return EXIT_OK
 
 
@@ -515,11 +582,20 @@ def _debug_logging(enabled: bool) -> Iterator[None]:
         package_logger.setLevel(previous_level)
 
 
-def _report(error: BaseException, debug: bool) -> None:
-    if debug:
+def _report(error: BaseException, args: argparse.Namespace, unexpected: bool = False) -> None:
+    if args.debug:
         traceback.print_exception(error, file=sys.stderr)
     # Store messages may span lines, but the command prints one line per error.
     message = " ".join(str(error).split())
+    if unexpected:
+        # Not one of memshare's own errors: the exception type leads the
+        # message, because a bug report needs it.
+        message = f"{type(error).__name__}: {message}"
+        if not args.debug:
+            message += "; run the command again with --debug to see the traceback"
+    if args.root is not None and ROOT_VARIABLE in message:
+        # The root of this run came from --root, which overrides the variable.
+        message += f" (this run used --root {args.root}; pass another --root instead)"
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
@@ -569,8 +645,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             return EXIT_FAILURE
         except InvalidNameError as error:
-            _report(error, args.debug)
+            _report(error, args)
             return EXIT_USAGE
         except (MemshareError, OSError) as error:
-            _report(error, args.debug)
+            _report(error, args)
+            return EXIT_FAILURE
+        except Exception as error:
+            # The last resort: an error the store did not expect, such as a
+            # data file damaged by hand, still ends in one line and status 1.
+            logger.debug(
+                "unexpected error in %s %s (pid %d): %r", PROG, args.command, os.getpid(), error
+            )
+            _report(error, args, unexpected=True)
             return EXIT_FAILURE

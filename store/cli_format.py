@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from memshare.store.collect import DAMAGED_GRACE_SECONDS, GcResult
-from memshare.store.metadata import DamagedObject, Holder, ObjectMetadata
+from memshare.store.metadata import DamagedObject, Holder, ObjectMetadata, SkippedFolder
 
 __all__ = [
     "IsRunning",
@@ -24,6 +24,7 @@ __all__ = [
     "format_listing",
     "format_shape",
     "format_size",
+    "format_skipped",
     "format_table",
     "info_record",
     "listing_record",
@@ -168,6 +169,15 @@ def _format_owner(meta: ObjectMetadata, is_running: IsRunning) -> str:
     return f"{meta.owner_pid} (exited)"
 
 
+def _format_views(meta: ObjectMetadata, is_running: IsRunning) -> str:
+    # References of exited holders stay counted until gc drops them, so the
+    # cell shows how many of them belong to processes that no longer run.
+    exited = sum(h.count for h in meta.holders if not _holder_running(h, is_running))
+    if exited == 0:
+        return str(meta.views)
+    return f"{meta.views} ({exited} exited)"
+
+
 def format_listing(
     objects: Iterable[ObjectMetadata],
     is_running: IsRunning,
@@ -182,8 +192,8 @@ def format_listing(
         The objects to list; the caller handles the empty case.
     is_running : callable
         ``is_running(pid, start_time, start_ticks)`` returns whether a process
-        still runs.
-        An owner that exited is shown as ``<pid> (exited)``.
+        still runs. An owner that exited is shown as ``<pid> (exited)``,
+        and views of exited holders as ``<views> (<n> exited)``.
     now : float, optional
         Epoch seconds that ages are measured against; the current time by default.
     damaged : iterable of DamagedObject
@@ -209,7 +219,7 @@ def format_listing(
                 _shorten(meta.dtype),
                 format_shape(meta.shape),
                 format_size(meta.nbytes),
-                str(meta.views),
+                _format_views(meta, is_running),
                 _format_owner(meta, is_running),
                 "yes" if meta.persistent else "no",
                 format_age(reference_time - meta.created),
@@ -233,11 +243,14 @@ def format_damaged(damaged: Iterable[DamagedObject]) -> str:
 
 
 def _fix_line(item: DamagedObject) -> list[str]:
-    # A message about invalid content already names the command; one about
-    # a link or a wrong mode does not.
-    if item.fix in item.reason:
-        return []
     return [f"  remove its files with: {item.fix}"]
+
+
+def format_skipped(skipped: Iterable[SkippedFolder]) -> str:
+    """Explain each namespace folder a listing skipped, one line each."""
+    return "\n".join(
+        f"skipped namespace {folder.namespace!r}: {folder.reason}" for folder in skipped
+    )
 
 
 def damaged_record(item: DamagedObject) -> dict[str, Any]:
@@ -339,8 +352,18 @@ def format_info(meta: ObjectMetadata, is_running: IsRunning, now: float | None =
     return "\n".join(lines)
 
 
-def format_gc_result(result: GcResult) -> str:
-    """Format what one ``gc`` run removed, one line per item, without a trailing newline."""
+def format_gc_result(result: GcResult, nothing: str | None = None) -> str:
+    """Format what one ``gc`` run removed, one line per item, without a trailing newline.
+
+    Parameters
+    ----------
+    result : GcResult
+        What the run removed, kept and skipped.
+    nothing : str, optional
+        The line printed when the run found nothing at all, such as a
+        sentence stating that the store has no objects. The default line
+        states that every object is still in use or persistent.
+    """
     lines = [f"removed object {label}" for label in result.objects]
     for holder in result.holders:
         lines.append(
@@ -348,7 +371,6 @@ def format_gc_result(result: GcResult) -> str:
             f"held by exited pid {holder.pid}"
         )
     lines.extend(f"removed stale file {path}" for path in result.temp_files)
-    lines.extend(f"removed empty namespace {namespace}" for namespace in result.namespaces)
     lines.extend(f"removed damaged object {label}" for label in result.damaged_removed)
     for item in result.damaged:
         lines.append(
@@ -361,7 +383,15 @@ def format_gc_result(result: GcResult) -> str:
         "remove it by hand"
         for path in result.skipped_links
     )
+    lines.extend(
+        f"skipped namespace {folder.namespace!r}: {folder.reason}"
+        for folder in result.skipped_folders
+    )
+    # A namespace folder is removed after its objects, so it comes last.
+    lines.extend(f"removed empty namespace {namespace}" for namespace in result.namespaces)
 
     if not lines:
+        if nothing is not None:
+            return nothing
         return "Nothing to remove: every object has a running owner or holder, or is persistent."
     return "\n".join(lines)

@@ -406,6 +406,7 @@ def test_gc_with_nothing_to_remove(store_root: Path, capsys: pytest.CaptureFixtu
         "damaged_removed": [],
         "damaged": [],
         "skipped_links": [],
+        "skipped_folders": [],
     }
     assert len(memshare.list_objects("demo")) == 1
 
@@ -484,6 +485,7 @@ def test_root_that_is_a_file(other_root: Path, capsys: pytest.CaptureFixture[str
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1
     assert f"store root {not_a_folder} is not a folder" in captured.err
+    assert f"this run used --root {not_a_folder}; pass another --root instead" in captured.err
 
 
 def test_closed_stdout_is_quiet(store_root: Path) -> None:
@@ -604,9 +606,12 @@ def test_ls_shows_damaged(store_root: Path, capsys: pytest.CaptureFixture[str]) 
     assert rows[("demo", "open")][2:] == ["DAMAGED"] + ["-"] * 7
     assert rows[("demo", "good")][2] == "ndarray"
     assert f"demo/bad is damaged and cannot be retrieved: the metadata file {path}" in notes
-    assert "'memshare rm --force demo/bad'" in notes
     assert "mode 0o644" in notes
-    assert "  remove its files with: memshare rm --force demo/open" in notes
+    # Every damaged object gets its own fix line, and only one.
+    assert notes.count("  remove its files with: memshare rm --force demo/bad\n") == 1
+    assert notes.count("  remove its files with: memshare rm --force demo/open\n") == 1
+    assert notes.count("memshare rm --force demo/bad") == 1
+    assert "remove the file" not in notes
     assert captured.err == ""
 
 
@@ -708,3 +713,160 @@ def test_liveness_gets_start_ticks(store_root: Path) -> None:
     holder = meta.holders[0]
     assert (holder.pid, holder.start_time, holder.start_ticks) in calls
     assert all(ticks is not None for _, _, ticks in calls)
+
+
+# --- findings of a first-time user -------------------------------------------------------
+
+
+def test_unexpected_error_is_one_line(
+    store_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: object) -> int:
+        raise ValueError("segment out of range")
+
+    monkeypatch.setitem(cli._COMMANDS, "ls", broken)
+
+    assert main(["ls"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("memshare: error: ValueError: segment out of range; run the")
+    assert "--debug" in err
+
+    assert main(["--debug", "ls"]) == 1
+
+    lines = capsys.readouterr().err.splitlines()
+    assert "Traceback (most recent call last):" in lines
+    assert lines[-1] == "memshare: error: ValueError: segment out of range"
+
+
+def test_truncated_data_file(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"values": np.arange(100_000.0)})
+    (data,) = (store_root / "demo").glob("values.*.arrow")
+    os.truncate(data, 4000)
+
+    assert main(["show", "demo/values"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
+
+    assert main(["ls"]) == 0
+
+    notes = capsys.readouterr().out.partition("\n\n")[2]
+    assert f"demo/values is damaged: its data file {data} has 4000 bytes" in notes
+    assert "  remove its files with: memshare rm --force demo/values" in notes
+
+    assert main(["ls", "--json"]) == 0
+
+    (record,) = json.loads(capsys.readouterr().out)
+    assert "has 4000 bytes" in record["data_file_problem"]
+
+
+@pytest.mark.parametrize("kind", ["link", "open-mode"])
+def test_bad_namespace_folder_skipped(
+    store_root: Path, other_root: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+    bad = store_root / "bad"
+    if kind == "link":
+        bad.symlink_to(other_root)
+        fix = f"remove the link with rm {bad}"
+    else:
+        bad.mkdir(mode=0o755)
+        bad.chmod(0o755)
+        fix = f"run chmod 700 {bad} or remove the folder"
+
+    assert main(["ls"]) == 0
+
+    captured = capsys.readouterr()
+    assert ("demo", "values") in _listing_rows(captured.out.partition("\n\n")[0])
+    assert f"skipped namespace 'bad': namespace folder {bad}" in captured.out
+    assert fix in captured.out
+    assert "MEMSHARE_ROOT" not in captured.out
+
+    with pytest.warns(UserWarning, match="skipped namespace 'bad'"):
+        assert [meta.name for meta in memshare.list_objects()] == ["values"]
+
+    assert main(["gc"]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert f"skipped symbolic link {bad}" in captured.out or fix in captured.out
+    assert bad.exists() or bad.is_symlink()
+
+
+def test_bad_namespace_named_fails(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (store_root / "bad").mkdir(mode=0o755)
+    (store_root / "bad").chmod(0o755)
+
+    assert main(["ls", "bad"]) == 1
+
+    err = capsys.readouterr().err
+    assert f"run chmod 700 {store_root / 'bad'} or remove the folder" in err
+    assert "MEMSHARE_ROOT" not in err
+
+
+def test_ls_counts_exited_holders(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("demo", {"values": np.ones(3)})
+    memshare.retrieve_views("demo", "values")
+    child, _ = _start_child(_HOLD_VIEW, "demo", "values")
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate(timeout=60)
+
+    assert main(["ls"]) == 0
+
+    row = _listing_rows(capsys.readouterr().out)[("demo", "values")]
+    # SIZE "24 B" takes cells 5 and 6, so VIEWS starts at cell 7.
+    assert row[7:10] == ["2", "(1", "exited)"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "argv", "expected"),
+    [
+        pytest.param("missing", ["gc"], "the store root {root} does not exist.", id="no-root"),
+        pytest.param("empty", ["gc"], "the store root {root} has no objects.", id="empty"),
+        pytest.param(
+            "object",
+            ["gc", "nosuchns"],
+            "there is no namespace 'nosuchns' in the store root {root}",
+            id="mistyped-namespace",
+        ),
+    ],
+)
+def test_gc_says_why_nothing(
+    store_root: Path,
+    capsys: pytest.CaptureFixture[str],
+    setup: str,
+    argv: list[str],
+    expected: str,
+) -> None:
+    root = store_root
+    if setup == "missing":
+        root = store_root / "absent"
+        argv = ["--root", str(root), *argv]
+    elif setup == "object":
+        memshare.register_variables("demo", {"values": np.ones(3)})
+
+    assert main(argv) == 0
+
+    output = capsys.readouterr().out
+    assert output == f"Nothing to remove: {expected.format(root=root)}" + (
+        "; run 'memshare ls' to see the stored namespaces.\n" if setup == "object" else "\n"
+    )
+    assert not (store_root / "absent").exists()
+
+
+def test_gc_lists_namespace_last(store_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    memshare.register_variables("old", {"y": np.ones(3)})
+    path = _damage(store_root, "old", "y")
+    for file in (store_root / "old").iterdir():
+        os.utime(file, (1, 1))
+
+    assert main(["gc"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        "removed damaged object old/y",
+        "removed empty namespace old",
+    ]
+    assert not path.exists()
