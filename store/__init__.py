@@ -16,6 +16,8 @@ from memshare.store.api import (
 )
 from memshare.store.collect import GcResult, ReapedHolder, gc
 from memshare.store.errors import (
+    DamagedObjectError,
+    ForeignObjectError,
     InvalidNameError,
     MemshareError,
     ObjectExistsError,
@@ -31,6 +33,8 @@ from memshare.store.metadata import Holder, ObjectMetadata
 from memshare.store.objects import Store
 
 __all__ = [
+    "DamagedObjectError",
+    "ForeignObjectError",
     "GcResult",
     "Holder",
     "InvalidNameError",

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from memshare.store.codec_arrow import ArrowPart, preview_arrow, read_arrow
-from memshare.store.codec_errors import DamagedObjectError, damaged_object
+from memshare.store.codec_errors import damaged_object
 from memshare.store.codec_list import LazySequence, SequencePart, preview_sequence, read_sequence
 from memshare.store.codec_numpy import encode_ndarray, preview_ndarray, read_ndarray
 from memshare.store.codec_pandas import FramePart, preview_frame, read_frame
@@ -36,7 +36,7 @@ from memshare.store.codec_segment import (
     open_segment,
     segment_kind,
 )
-from memshare.store.errors import UnsupportedTypeError
+from memshare.store.errors import DamagedObjectError, UnsupportedTypeError
 
 logger = logging.getLogger(__name__)
 

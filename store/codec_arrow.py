@@ -17,9 +17,9 @@ import pyarrow.ipc as ipc
 
 from memshare.store.codec_segment import (
     ALIGNMENT,
-    PREVIEW_COLUMNS,
     INFO_KEY,
     KIND_KEY,
+    PREVIEW_COLUMNS,
     measure_segment,
     segment_info,
     segment_kind,

@@ -1,4 +1,4 @@
-"""The error for an object file that the codec cannot read, with the fix that fits its path."""
+"""Build the error for an object file the codec cannot read, with the fix for its path."""
 
 from __future__ import annotations
 
@@ -6,23 +6,13 @@ import os
 import re
 from typing import Final
 
-from memshare.store.errors import MemshareError
+from memshare.store.errors import DamagedObjectError
 
-__all__ = ["DamagedObjectError", "damaged_object"]
+__all__ = ["damaged_object"]
 
 #: A data file in the store is <root>/<namespace>/<name>.<object id>.arrow,
 #: where the object id is 32 lowercase hex digits.
 _DATA_FILE: Final = re.compile(r"(?P<name>.+)\.[0-9a-f]{32}\.arrow")
-
-
-class DamagedObjectError(MemshareError, ValueError):
-    """An object file, or the layout that describes it, cannot be read.
-
-    The file was truncated or changed after it was written, or it was written
-    by a version of memshare with another file format. The attributes are
-    ``path``, and ``namespace`` and ``name`` when the path is a store data file
-    (else None).
-    """
 
 
 def damaged_object(path: str, reason: str) -> DamagedObjectError:

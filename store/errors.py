@@ -19,6 +19,7 @@ __all__ = [
     "ObjectExistsError",
     "ObjectInUseError",
     "UnsupportedTypeError",
+    "DamagedObjectError",
     "InvalidNameError",
     "StoreFullError",
     "StoreRootError",
@@ -98,3 +99,13 @@ class ViewNotHeldError(MemshareError, KeyError):
 
 class ForeignObjectError(MemshareError, KeyError):
     """A ``Store`` was asked to delete an object that it did not register."""
+
+
+class DamagedObjectError(MemshareError, ValueError):
+    """An object file, or the layout that describes it, cannot be read.
+
+    The file was truncated or changed after it was written, or it was written
+    by a version of memshare with another file format. The attributes are
+    ``path``, and ``namespace`` and ``name`` when the path is a store data file
+    (else None).
+    """

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from memshare.store import codec
-from memshare.store.codec_errors import DamagedObjectError
-from memshare.store.errors import MemshareError
+from memshare.store.errors import DamagedObjectError, MemshareError
 
 OBJECT_ID = "0123456789abcdef0123456789abcdef"
 

@@ -17,8 +17,7 @@ import pytest
 from codec_support import round_trip
 
 from memshare.store import codec
-from memshare.store.codec_errors import DamagedObjectError
-from memshare.store.errors import UnsupportedTypeError
+from memshare.store.errors import DamagedObjectError, UnsupportedTypeError
 
 
 class Color(enum.IntEnum):
