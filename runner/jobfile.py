@@ -25,17 +25,23 @@ __all__ = [
     "JobDocument",
     "JobFileError",
     "Key",
+    "QUOTE_HINT",
     "apply_override",
     "describe",
     "format_key",
     "job_error",
     "load_job_file",
+    "split_key",
 ]
 
 logger = logging.getLogger(__name__)
 
 # One element of a key path: a mapping key or a list index.
 Key = tuple[str | int, ...]
+
+# YAML 1.1, which PyYAML reads, turns these unquoted words into booleans or null.
+QUOTE_HINT: Final = ("YAML reads unquoted yes, no, on, off, true, false and null as booleans "
+                     "or null, so quote such a name, e.g. 'no':")
 
 
 class JobFileError(MemshareError, ValueError):
@@ -50,7 +56,10 @@ def format_key(path: Key) -> str:
     """Format a key path as users write it, e.g. ``steps[0].function``."""
     text = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, bool) or part is None:
+            # An unquoted YAML key such as `no:` or `null:` is a boolean or null.
+            text += f".{describe(part)}" if text else describe(part)
+        elif isinstance(part, int):
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
@@ -58,15 +67,20 @@ def format_key(path: Key) -> str:
 
 
 def describe(value: object) -> str:
-    """Show a value and its YAML type for messages, e.g. ``'four' (a string)``."""
-    kinds = {
-        bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-        list: "a list", dict: "a mapping", type(None): "null",
-    }
+    """Show a value for messages as YAML spells it, e.g. ``'four'``, ``3``, ``true``, ``null``.
+
+    Values of types that YAML does not produce also get their type name.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"{shown} ({kinds.get(type(value), type(value).__name__)})"
+    if not isinstance(value, (int, float, str, list, dict)):
+        shown += f" ({type(value).__name__})"
+    return shown
 
 
 @dataclass
@@ -134,9 +148,9 @@ class JobDocument:
 
         for key in value:
             if not isinstance(key, str):
-                raise self.error((*path, key), f"invalid key {describe(key)}",
-                                 "write a name that starts with a letter", value=key,
-                                 at_key=True)
+                raise self.error((*path, key), f"invalid key {describe(key)}: keys are text",
+                                 f"write a name that starts with a letter; {QUOTE_HINT}",
+                                 value=key, at_key=True)
             if allowed is not None and key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 valid = ", ".join(allowed)
@@ -225,7 +239,9 @@ def _construct(doc: JobDocument, loader: yaml.SafeLoader, node: yaml.Node, path:
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             mark = key_node.start_mark
-            if not isinstance(key, (str, int, float, bool)):
+            # A null key (`null:` or `~:`) is let through so that the schema
+            # checks can tell the user to quote it.
+            if key is not None and not isinstance(key, (str, int, float, bool)):
                 raise yaml.MarkedYAMLError(problem="a key must be a plain scalar",
                                            problem_mark=mark)
             if key in result:
@@ -240,22 +256,49 @@ def _construct(doc: JobDocument, loader: yaml.SafeLoader, node: yaml.Node, path:
     return loader.construct_object(node, deep=True)
 
 
-_INDEX = re.compile(r"\[(\d+)\]")
+# One part of a --set key: a quoted key that may contain dots, a list index in
+# brackets, or a plain key.
+_KEY_PART = re.compile(r""""(?P<double>[^"]+)"|'(?P<single>[^']+)'|\[(?P<index>\d+)\]"""
+                       r"""|(?P<plain>[^.\[\]"']+)""")
+
+
+def split_key(text: str) -> list[str] | None:
+    """Split a ``--set`` key into its parts, or return ``None`` if it is malformed.
+
+    Parts are separated by dots. A part in double or single quotes is taken
+    as it is, so ``data."a.b".path`` addresses the key ``a.b``. A list index
+    may also be written in brackets, as in ``steps[0].output``.
+    """
+    parts: list[str] = []
+    position = 0
+    text = text.strip()
+    while position < len(text):
+        if parts and text[position] == ".":
+            position += 1
+        elif parts and text[position] != "[":
+            return None
+        match = _KEY_PART.match(text, position)
+        if match is None:
+            return None
+        parts.append(next(group for group in match.groups() if group is not None))
+        position = match.end()
+    return parts or None
 
 
 def apply_override(doc: JobDocument, text: str) -> None:
     """Apply one ``--set KEY=VALUE`` to ``doc``, parsing the value as YAML.
 
     ``KEY`` is a dotted path (``data.X.shape``, ``steps.0.output`` or
-    ``steps[0].output``). Missing mappings on the way are created, and a null
-    value removes the key.
+    ``steps[0].output``), split by :func:`split_key`. Missing mappings on the
+    way are created, and a null value removes the key.
     """
     key_text, sep, value_text = text.partition("=")
     where = f"{doc.path}: --set {text}"
-    parts = _INDEX.sub(r".\1", key_text.strip()).split(".")
-    if not sep or "" in parts:
+    parts = split_key(key_text)
+    if not sep or parts is None:
         raise job_error(doc.path, where, f"invalid KEY=VALUE {text!r}", "write dotted keys "
-                        "and a YAML value, e.g. --set data.X.shape=[1000,50]", value=text)
+                        "and a YAML value, e.g. --set data.X.shape=[1000,50]; quote a key that "
+                        """contains a dot, e.g. --set 'data."a.b".path=x.npy'""", value=text)
     try:
         value = yaml.safe_load(value_text)
     except yaml.YAMLError as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from memshare.runner.jobfile import JobDocument, Key, describe
+from memshare.runner.jobfile import QUOTE_HINT, JobDocument, Key, describe
 from memshare.store.errors import InvalidNameError
 from memshare.store.names import validate_name
 
@@ -36,7 +36,7 @@ STEP_KEYS: Final = (
     "vars", "args", "kwargs", "output", "chunksize", "simplify",
 )
 AXIS_WORDS: Final = {"columns": 0, "rows": 1}
-
+EXTENSION_PREFIX: Final = "x-"
 
 
 @dataclass(frozen=True)
@@ -80,12 +80,20 @@ class JobSpec:
     steps: tuple[StepSpec, ...]
 
 
-def check_name(doc: JobDocument, path: Key, value: object, what: str) -> str:
-    """Check a namespace or object name against the store's naming rule."""
+def check_name(doc: JobDocument, path: Key, value: object, what: str,
+               at_key: bool = False) -> str:
+    """Check a namespace or object name against the store's naming rule.
+
+    ``at_key`` points the message at the mapping key, for names that are keys.
+    """
+    if isinstance(value, bool) or value is None:
+        raise doc.error(path, f"invalid {what} {describe(value)}: YAML read the name as "
+                        f"{'a boolean' if value is not None else 'null'}, not as text",
+                        QUOTE_HINT, value=value, at_key=at_key)
     try:
         return validate_name(value, what)
     except InvalidNameError as exc:
-        raise doc.error(path, f"{exc}", "rename it", value=value) from None
+        raise doc.error(path, f"{exc}", "rename it", value=value, at_key=at_key) from None
 
 
 def check_int(doc: JobDocument, path: Key, value: object, minimum: int) -> int:
@@ -110,7 +118,10 @@ def parse_job(doc: JobDocument) -> JobSpec:
     Data sources are only checked to be mappings here; see
     :func:`memshare.runner.jobsources.parse_source`.
     """
-    top = doc.mapping((), doc.data, TOP_KEYS, required=("data", "steps"))
+    # Top-level keys that start with `x-` are free for the user, e.g. to hold a
+    # YAML anchor (`x-common: &common {...}`) that entries merge with `<<: *common`.
+    own = {key: value for key, value in doc.data.items() if not _is_extension(key)}
+    top = doc.mapping((), own, TOP_KEYS, required=("data", "steps"))
 
     default_namespace = re.sub(r"[^A-Za-z0-9_.-]", "_", doc.path.stem).lstrip(".-") or "job"
     namespace = check_name(doc, ("namespace",), top.get("namespace", default_namespace),
@@ -126,7 +137,7 @@ def parse_job(doc: JobDocument) -> JobSpec:
                         f"{describe(data)}", "declare at least one object, e.g. "
                         "`X: {generate: normal, shape: [1000, 50]}`", value=data)
     for name, source in data.items():
-        check_name(doc, ("data", name), name, "object name")
+        check_name(doc, ("data", name), name, "object name", at_key=True)
         doc.mapping(("data", name), source, None)
 
     steps = top["steps"]
@@ -137,6 +148,10 @@ def parse_job(doc: JobDocument) -> JobSpec:
     parsed = tuple(_parse_step(doc, i, step) for i, step in enumerate(steps))
     return JobSpec(doc=doc, namespace=namespace, workers=workers, keep=keep,
                    data=data, steps=parsed)
+
+
+def _is_extension(key: object) -> bool:
+    return isinstance(key, str) and key.startswith(EXTENSION_PREFIX)
 
 
 def _parse_step(doc: JobDocument, index: int, raw: object) -> StepSpec:
@@ -214,8 +229,9 @@ def _parse_axis(doc: JobDocument, path: Key, step: Mapping[str, Any], mode: str)
         return AXIS_WORDS[over]
     axis = step.get("axis", 0)
     if isinstance(axis, bool) or not isinstance(axis, int) or axis < 0:
-        raise doc.error((*path, "axis"), f"expected 0 (each column) or 1 (each row), got "
-                        f"{describe(axis)}", "write `axis: 0` or `axis: 1`, or `over: "
+        raise doc.error((*path, "axis"), f"expected an axis number >= 0, got "
+                        f"{describe(axis)}", "write `axis: 0` (each column) or `axis: 1` (each "
+                        "row), a higher axis for arrays of more dimensions, or `over: "
                         "columns|rows`", value=axis)
     return axis
 
