@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from memshare.runner.jobfile import JobDocument, Key, describe
+from memshare.runner.jobfile import JobDocument, JobFileError, Key, describe
 
 __all__ = [
     "DATASETS", "FORMATS", "load_dataset", "load_path", "numpy_dtype", "parse_dataset",
@@ -69,6 +69,9 @@ def parse_path(doc: JobDocument, key: Key, options: dict[str, Any]) -> Checked:
         if fmt == "npy":
             return _check_npy(doc, key, checked)
         columns, rows = _table_header(path, fmt)
+    except JobFileError:
+        # _check_npy's own errors already name the file and the fix.
+        raise
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
         raise doc.error((*key, "path"), f"cannot read {fmt} file {str(path)!r}: {exc}",
                         f"check that it is a valid {fmt} file", value=raw_path) from None
@@ -137,7 +140,7 @@ def _table_header(path: Path, fmt: str) -> tuple[list[str], int | None]:
 
 
 def _read_table(fmt: str, options: dict[str, Any]) -> pd.DataFrame:
-    path, columns = options["path"], options.get("columns")
+    path, columns = options["path"], _columns_to_read(options)
     if fmt == "parquet":
         return pd.read_parquet(path, columns=columns)
     if fmt == "arrow":
@@ -172,10 +175,12 @@ def _check_table(doc: JobDocument, key: Key, options: dict[str, Any], columns: l
                             value=selected)
         for i, column in enumerate(selected):
             _check_column(doc, (*key, "columns", i), column, columns)
-        columns = [str(c) for c in selected]
 
+    # The index may be any column of the file, listed in `columns` or not.
     if "index" in options:
         _check_column(doc, (*key, "index"), options["index"], columns)
+    if selected is not None:
+        columns = [str(c) for c in selected]
 
     dtype = options.get("dtype")
     if isinstance(dtype, dict):
@@ -194,10 +199,18 @@ def _check_column(doc: JobDocument, key: Key, column: object, columns: list[str]
         raise doc.error(key, f"unknown column {describe(column)}", fix, value=column)
 
 
+def _columns_to_read(options: dict[str, Any]) -> list[str] | None:
+    """Return ``columns`` plus the ``index`` column when it is not among them."""
+    columns = options.get("columns")
+    if columns is None or "index" not in options or options["index"] in columns:
+        return columns
+    return [*columns, options["index"]]
+
+
 def _finish_table(frame: pd.DataFrame, options: dict[str, Any]) -> pd.DataFrame:
     """Apply ``columns``, ``index`` and ``dtype`` to a loaded table."""
     if options.get("columns") is not None:
-        frame = frame[options["columns"]]
+        frame = frame[_columns_to_read(options)]
     if "index" in options:
         frame = frame.set_index(options["index"])
     if "dtype" in options:

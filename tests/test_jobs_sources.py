@@ -89,8 +89,8 @@ def test_table_index_and_column_dtypes(store_root: Path, job_dir: Path,
 
 def test_unknown_column(store_root: Path, job_dir: Path, table: pd.DataFrame) -> None:
     table.to_parquet(job_dir / "t.parquet")
-    with pytest.raises(JobFileError, match=r"data.D.columns\[1\]: unknown column 'cc' "
-                       r"\(a string\)\n  did you mean 'c'\?"):
+    with pytest.raises(JobFileError, match=r"data.D.columns\[1\]: unknown column 'cc'\n  "
+                       r"did you mean 'c'\?"):
         source_value(job_dir, "{path: t.parquet, columns: [a, cc]}")
 
 
@@ -215,3 +215,19 @@ def test_ref_reads_kept_object(store_root: Path, job_dir: Path) -> None:
     assert all(m.views == 0 for m in memshare.list_objects("first"))
     assert memshare.list_objects("second") == []
     memshare.release_variables("first", ["X", "sums"])
+
+
+def test_index_outside_columns(store_root: Path, job_dir: Path, table: pd.DataFrame) -> None:
+    table.to_csv(job_dir / "t.csv", index=False)
+    value = source_value(job_dir, "{path: t.csv, columns: [a], index: b}")
+    assert list(value.index) == ["x", "y", "z"]
+    assert list(value.columns) == ["a"]
+
+
+def test_empty_npy_message(store_root: Path, job_dir: Path) -> None:
+    np.save(job_dir / "empty.npy", np.zeros((0, 3)))
+    with pytest.raises(JobFileError) as caught:
+        source_value(job_dir, "{path: empty.npy}")
+    first = str(caught.value).splitlines()[0]
+    assert first == (f"{job_dir / 'job.yaml'}:2:13: data.D.path: {job_dir / 'empty.npy'} is "
+                     "empty (shape (0, 3))")
