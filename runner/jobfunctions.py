@@ -2,7 +2,8 @@
 
 ``function: MODULE:ATTRIBUTE`` imports a module, with the job file's folder
 first on ``sys.path``, so ``funcs:corr_with`` finds ``funcs.py`` next to the
-job file. ``function: FILE.py:ATTRIBUTE`` loads a file by path, relative to
+job file. A module in that folder named like a standard-library module is
+rejected, because it would replace that module. ``function: FILE.py:ATTRIBUTE`` loads a file by path, relative to
 that folder. Modules from the job's folder and files loaded by path are
 pickled by value (cloudpickle), because worker processes start from a fresh
 interpreter that does not have the job's folder on its path.
@@ -29,7 +30,10 @@ import memshare.store as store
 from memshare.runner.jobfile import JobDocument, Key, describe
 from memshare.store.layout import ROOT_VARIABLE
 
-__all__ = ["StepFunction", "release_fetched_views", "resolve_function"]
+__all__ = [
+    "StepFunction", "add_job_folder", "release_fetched_views", "resolve_function",
+    "stdlib_shadows",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class StepFunction:
         # Workers start from a fresh interpreter, so the rule that the job's
         # folder is importable is applied again where the function runs.
         if self.folder not in sys.path:
-            sys.path.insert(0, self.folder)
+            add_job_folder(self.folder)
         named = {self.rename.get(key, key): value for key, value in received.items()}
         for argument, (namespace, name) in self.fetch.items():
             named[argument] = _fetched_view(self.root, namespace, name)
@@ -120,6 +124,17 @@ def resolve_function(doc: JobDocument, key: Key, text: str) -> Callable[..., Any
     if not target or not attribute:
         raise doc.error(key, f"expected MODULE:ATTRIBUTE, got {text!r}", fix, value=text)
 
+    # The job's folder goes first on sys.path here and in the workers, so a
+    # file such as json.py in it would replace the standard module for every
+    # later import, including memshare's own imports in a fresh worker.
+    shadows = stdlib_shadows(str(doc.folder))
+    if shadows:
+        raise doc.error(key, f"the job's folder {doc.folder} contains {', '.join(shadows)}, "
+                        "named like a standard-library module, and the workers would import "
+                        "it in place of that module", "rename it, e.g. to job_"
+                        f"{shadows[0]}, and update any `function:` entry that names it",
+                        value=text)
+
     try:
         if target.endswith(".py") or "/" in target:
             module = _load_file(doc, key, target, text)
@@ -146,15 +161,34 @@ def resolve_function(doc: JobDocument, key: Key, text: str) -> Callable[..., Any
     return value
 
 
+def add_job_folder(folder: str) -> None:
+    """Put ``folder`` first on ``sys.path``, so its modules win over others of the same name."""
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+
+
+def stdlib_shadows(folder: str) -> list[str]:
+    """List the modules and packages in ``folder`` named like a standard-library module."""
+    found = []
+    for entry in sorted(os.listdir(folder)):
+        path = os.path.join(folder, entry)
+        stem, extension = os.path.splitext(entry)
+        is_module = extension == ".py" and os.path.isfile(path)
+        is_package = not extension and os.path.isfile(os.path.join(path, "__init__.py"))
+        if (is_module or is_package) and (stem if is_module else entry) in (
+            sys.stdlib_module_names
+        ):
+            found.append(entry)
+    return found
+
+
 def _import_module(doc: JobDocument, key: Key, name: str, text: str) -> ModuleType:
     folder = str(doc.folder)
     top = name.partition(".")[0]
     importlib.invalidate_caches()
     local = importlib.machinery.PathFinder.find_spec(top, [folder])
-    # The job's folder goes first, so its modules win over others of the same name.
-    if folder in sys.path:
-        sys.path.remove(folder)
-    sys.path.insert(0, folder)
+    add_job_folder(folder)
     if local is not None:
         # A module of the same name imported earlier from elsewhere (another
         # job's folder) would shadow this job's own file.

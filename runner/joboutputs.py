@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,11 +68,16 @@ def check_output(doc: JobDocument, key: Key, path: Path) -> None:
         raise doc.error(key, f"cannot create the output folder {str(path.parent)!r}: "
                         f"{str(folder)!r} is a file", "choose another output path",
                         value=str(path))
-    # os.access also reports a read-only file system, even to root.
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise doc.error(key, f"output folder {str(folder)!r} is not writable",
-                        "choose a folder you can write to, or change its permissions",
-                        value=str(path))
+    # Creating a file is the only test that holds for root, for read-only
+    # mounts and for folders such as /proc, where os.access reports "writable".
+    try:
+        descriptor, probe = tempfile.mkstemp(prefix=".memshare-check-", dir=folder)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as error:
+        raise doc.error(key, f"output folder {str(folder)!r} is not writable: "
+                        f"{error.strerror or error}", "choose a folder you can write to, or "
+                        "change its permissions", value=str(path)) from None
 
 
 def write_output(result: Any, path: Path, name: str) -> None:

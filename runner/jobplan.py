@@ -241,14 +241,22 @@ def _check_store(doc: JobDocument, namespace: str, names: list[str],
                  sources: Sequence[Source]) -> None:
     """Check that the names are free in the store and the data fits in its free space."""
     existing = store.retrieve_metadata(namespace) if _store_exists() else {}
-    for name in names:
-        if name in existing:
-            owner = existing[name].owner_pid
-            key = ("data", name) if any(s.name == name for s in sources) else ("namespace",)
-            raise doc.error(key, f"object {namespace}/{name} already exists in the store "
-                            f"(owner pid {owner})", f"remove it with `memshare rm "
-                            f"{namespace}/{name}` (or `memshare gc` if pid {owner} has exited), "
-                            "or set another namespace", value=name)
+    taken = [name for name in names if name in existing]
+    if taken:
+        first = taken[0]
+        key = ("data", first) if any(s.name == first for s in sources) else ("namespace",)
+        listed = ", ".join(f"{namespace}/{name}" for name in taken)
+        owners = ", ".join(sorted({str(existing[name].owner_pid) for name in taken}))
+        if len(taken) == len(existing):
+            remove = f"`memshare rm {namespace}`"
+        else:
+            remove = " and ".join(f"`memshare rm {namespace}/{name}`" for name in taken)
+        # gc removes only non-persistent objects of exited owners, and objects
+        # kept by `keep` are persistent, so rm is the advice that always works.
+        raise doc.error(key, f"the store already contains {listed}, which the job "
+                        f"registers (owner pid {owners})",
+                        f"remove them with {remove}, or set another namespace, e.g. "
+                        f"--set namespace={namespace}_2", value=taken)
 
     needed = sum(source.nbytes or 0 for source in sources)
     folder = Path(store_root())
@@ -259,3 +267,4 @@ def _check_store(doc: JobDocument, namespace: str, names: list[str],
         raise doc.error(("data",), f"the data needs about {needed / 1e6:.0f} MB in the store "
                         f"but {folder} has {free / 1e6:.0f} MB free", "scale the data down, "
                         "e.g. --set data.X.shape=[1000,100], or free memory", value=needed)
+

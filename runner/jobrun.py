@@ -4,8 +4,9 @@
 registers its data one object at a time, so a loaded value is freed before
 the next one is loaded. It runs the steps in order in one pool, registers a
 step's result when a later step or ``keep`` needs it, and writes the outputs.
-Everything it registered is released at the end unless the job keeps it,
-also when a step fails or the run is interrupted.
+Everything it registered is released at the end, also when a step fails or
+the run is interrupted. Only a job that keeps its objects and succeeds leaves
+them in the store.
 
 Peak memory is the proportional set size (PSS) summed over this process and
 the pool's workers, sampled by a background thread. PSS splits each shared
@@ -32,10 +33,12 @@ from typing import Any, Final
 import psutil
 
 import memshare.store as store
+from memshare.runner import jobfunctions
 from memshare.runner.apply import Pool
 from memshare.runner.errors import RemoteTraceback, TaskError
 from memshare.runner.jobfile import format_key
 from memshare.runner.jobfunctions import release_fetched_views
+from memshare.runner.jobheap import trim_heap
 from memshare.runner.joboutputs import summarize_result, write_output
 from memshare.runner.jobplan import JobPlan, StepPlan
 from memshare.runner.jobsources import Source, load_source
@@ -181,6 +184,9 @@ def run_job(plan: JobPlan, *, progress: bool | None = None,
                  plan.namespace, plan.workers, os.getpid())
 
     with MemorySampler() as sampler:
+        # A failed or interrupted run releases what it registered even when it
+        # keeps its objects, so that a rerun finds the names free.
+        succeeded = False
         try:
             with Pool(plan.workers, namespace=plan.namespace) as pool:
                 sampler.pids = lambda: pool.pids
@@ -189,9 +195,11 @@ def run_job(plan: JobPlan, *, progress: bool | None = None,
                 for step in plan.steps:
                     summary.steps.append(_run_step(plan, step, pool, sampler, registered,
                                                    progress, say))
+            succeeded = True
         finally:
             release_fetched_views()
-            _release(plan, registered)
+            if not (plan.keep and succeeded):
+                _release(plan, registered)
         sampler.sample()
         summary.wall_s = time.perf_counter() - started
         summary.peak_pss_bytes = sampler.peak
@@ -218,6 +226,7 @@ def _load(plan: JobPlan, source: Source, registered: list[str],
         # The store has its own copy now, so dropping this one frees it
         # before the next object loads.
         del value
+        trim_heap()
 
     metadata = store.retrieve_metadata(namespace, name)[name]
     return {"name": source.name, "source": source.source, "object": f"{namespace}/{name}",
@@ -313,10 +322,16 @@ def _failure(plan: JobPlan, part: str, what: str, error: BaseException,
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 # Code that cloudpickle sent by value shows this file name in worker tracebacks.
 _DYNAMIC_CODE = "<dynamic-code>"
+# The module whose StepFunction.__call__ calls the user's function.
+_CALLER_FILE: Final = jobfunctions.__file__
 
 
 def _user_frame(error: TaskError, plan: JobPlan, step: StepPlan | None) -> str | None:
-    """Find ``file:line in function`` of the innermost frame of the user's code."""
+    """Locate the failure in the user's code for the second line of the message.
+
+    Returns ``file:line in function`` of the innermost frame of the user's
+    code, or the function's definition when the call itself failed.
+    """
     frames: list[tuple[str, str, str]] = []
     cause = error.__cause__
     while cause is not None and not frames:
@@ -332,16 +347,22 @@ def _user_frame(error: TaskError, plan: JobPlan, step: StepPlan | None) -> str |
 
     folder = str(plan.spec.doc.folder)
     mine = [f for f in frames if f[0] == _DYNAMIC_CODE or f[0].startswith(folder)]
-    path, line, function = (mine or frames)[-1]
     code = getattr(step.function.fn, "__code__", None) if step is not None else None
+    if not mine and code is not None and frames[-1][0] == _CALLER_FILE:
+        # The call itself failed, e.g. a TypeError for an unexpected keyword
+        # argument, so the user's function has no frame of its own.
+        return (f"the call of {code.co_name}, defined at {code.co_filename}:"
+                f"{code.co_firstlineno}; compare its parameters with the step's `vars`, "
+                "`args` and `kwargs`")
+    path, line, function = (mine or frames)[-1]
     if path == _DYNAMIC_CODE and code is not None and code.co_name == function:
         path = code.co_filename
     return f"{path}:{line} in {function}"
 
 
 def _release(plan: JobPlan, registered: list[str]) -> None:
-    """Release what the job registered, unless it keeps it; failures are only logged."""
-    if plan.keep or not registered:
+    """Release what the job registered; failures are only logged."""
+    if not registered:
         return
     try:
         store.release_variables(plan.namespace, registered)

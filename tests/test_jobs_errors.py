@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import memshare
 import memshare.runner.joboutputs as joboutputs
 from memshare.runner.jobfile import JobFileError
 from memshare.runner.jobplan import plan_job
@@ -73,9 +74,8 @@ CASES = [
     ),
     pytest.param(
         BASE.replace("    apply: X\n", "    apply: X\n    axis: two\n"),
-        "job.yaml:8:11: steps[0].axis: expected 0 (each column) or 1 (each row), "
-        "got 'two' (a string)",
-        "write `axis: 0` or `axis: 1`",
+        "job.yaml:8:11: steps[0].axis: expected an axis number >= 0, got 'two'",
+        "write `axis: 0` (each column) or `axis: 1` (each row)",
         id="wrong-type",
     ),
     pytest.param(
@@ -105,7 +105,7 @@ CASES = [
     pytest.param(
         BASE.replace("funcs:corr_with", "funcs:NOT_CALLABLE"),
         "job.yaml:8:15: steps[0].function: 'funcs:NOT_CALLABLE' is not callable: "
-        "it is 3 (an integer)",
+        "it is 3",
         "name a function or another callable",
         id="function-not-callable",
     ),
@@ -143,8 +143,7 @@ CASES = [
     ),
     pytest.param(
         "data: {}\nsteps: [{name: a, apply: X, function: funcs:first}]\n",
-        "job.yaml:1:7: data: expected a non-empty mapping of names to sources, got {} "
-        "(a mapping)",
+        "job.yaml:1:7: data: expected a non-empty mapping of names to sources, got {}",
         "declare at least one object",
         id="empty-data-mapping",
     ),
@@ -199,19 +198,19 @@ CASES = [
     ),
     pytest.param(
         "workers: 0\n" + BASE,
-        "job.yaml:1:10: workers: expected an integer >= 1, got 0 (an integer)",
+        "job.yaml:1:10: workers: expected an integer >= 1, got 0",
         "write a whole number",
         id="workers-zero",
     ),
     pytest.param(
         BASE.replace("shape: [20, 3]", "shape: [20, -3]"),
-        "job.yaml:2:37: data.X.shape[1]: expected an integer >= 1, got -3 (an integer)",
+        "job.yaml:2:37: data.X.shape[1]: expected an integer >= 1, got -3",
         "write a whole number",
         id="negative-shape",
     ),
     pytest.param(
         BASE.replace("generate: normal, shape: [20, 3]", "generate: gauss, shape: [20, 3]"),
-        "job.yaml:2:17: data.X.generate: unknown distribution 'gauss' (a string)",
+        "job.yaml:2:17: data.X.generate: unknown distribution 'gauss'",
         "use one of normal, uniform, integers",
         id="unknown-distribution",
     ),
@@ -272,11 +271,16 @@ def test_output_folder_not_writable(store_root: Path, job_dir: Path,
     locked.mkdir()
     locked.chmod(0o555)
     if os.geteuid() == 0:
-        # Root passes permission checks, so the test makes os.access deny
-        # writes to this one folder, as it does for other users.
-        real_access = os.access
-        monkeypatch.setattr(joboutputs.os, "access", lambda path, mode: (
-            False if Path(path) == locked else real_access(path, mode)))
+        # Root passes permission checks, so the test makes creating a file in
+        # this one folder fail, as it does for other users.
+        real_mkstemp = joboutputs.tempfile.mkstemp
+
+        def mkstemp(prefix: str, dir: Path) -> tuple[int, str]:
+            if Path(dir) == locked:
+                raise PermissionError(13, "Permission denied", str(dir))
+            return real_mkstemp(prefix=prefix, dir=dir)
+
+        monkeypatch.setattr(joboutputs.tempfile, "mkstemp", mkstemp)
     job = job_dir / "job.yaml"
     job.write_text(BASE + "    output: locked/sub/out.npy\n")
     before = listing(store_root)
@@ -286,7 +290,7 @@ def test_output_folder_not_writable(store_root: Path, job_dir: Path,
 
     lines = str(caught.value).splitlines()
     assert lines[0] == (f"{job}:10:13: steps[0].output: output folder '{locked}' is not "
-                        "writable")
+                        "writable: Permission denied")
     assert "choose a folder you can write to" in lines[1]
     assert listing(store_root) == before
 
@@ -302,9 +306,9 @@ def test_name_taken_in_store(store_root: Path, job_dir: Path) -> None:
     with pytest.raises(JobFileError) as caught:
         plan_job(job)
 
-    assert f"data.X: object job/X already exists in the store (owner pid {os.getpid()})" in str(
-        caught.value)
-    assert "memshare rm job/X" in str(caught.value)
+    assert f"data.X: the store already contains job/X, which the job registers (owner pid "
+    f"{os.getpid()})" in str(caught.value)
+    assert "memshare rm job" in str(caught.value)
     assert listing(store_root) == before
     memshare.release_variables("job", "X")
 
@@ -348,3 +352,55 @@ def test_check_creates_no_root(tmp_path: Path, job_dir: Path,
     with pytest.raises(JobFileError, match="object other/X was not found in the store"):
         plan_job(job)
     assert not root.exists()
+
+
+@pytest.mark.parametrize("module", ["json.py", "random.py", "email"])
+def test_module_named_like_stdlib(store_root: Path, job_dir: Path, module: str) -> None:
+    # The step's own module is funcs.py; the other file still shadows the
+    # standard module in every process that puts the job's folder first.
+    if module.endswith(".py"):
+        (job_dir / module).write_text("raise ImportError('imported from the job folder')\n")
+    else:
+        (job_dir / module).mkdir()
+        (job_dir / module / "__init__.py").write_text("")
+    job = job_dir / "job.yaml"
+    job.write_text(BASE)
+    before = listing(store_root)
+
+    with pytest.raises(JobFileError) as caught:
+        plan_job(job)
+
+    first, fix = str(caught.value).splitlines()
+    assert first == (f"{job}:8:15: steps[0].function: the job's folder {job_dir} contains "
+                     f"{module}, named like a standard-library module, and the workers would "
+                     "import it in place of that module")
+    assert f"rename it, e.g. to job_{module}" in fix
+    assert listing(store_root) == before
+
+
+def test_output_in_proc(store_root: Path, job_dir: Path) -> None:
+    # /proc accepts no new files, even from root, although os.access says it does.
+    job = job_dir / "job.yaml"
+    job.write_text(BASE + "    output: /proc/r.npy\n")
+
+    with pytest.raises(JobFileError) as caught:
+        plan_job(job)
+
+    assert str(caught.value).splitlines()[0].startswith(
+        f"{job}:10:13: steps[0].output: output folder '/proc' is not writable")
+
+
+def test_existing_objects_all_named(store_root: Path, job_dir: Path) -> None:
+    memshare.register_variables("job", {"X": [1, 2], "y": [3]}, persist=True)
+    memshare.register_variables("job", {"other": [4]})
+    job = job_dir / "job.yaml"
+    job.write_text(BASE)
+
+    with pytest.raises(JobFileError) as caught:
+        plan_job(job)
+
+    first, fix = str(caught.value).splitlines()
+    assert "the store already contains job/X, job/y, which the job registers" in first
+    assert "`memshare rm job/X` and `memshare rm job/y`" in fix
+    assert "gc" not in fix
+    memshare.release_variables("job", ["X", "y", "other"])

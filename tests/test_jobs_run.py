@@ -188,3 +188,63 @@ def test_load_failure_releases_earlier_data(store_root: Path, job: Path) -> None
     assert str(caught.value).startswith(f"{job}: data.T: loading data 'T' failed: ValueError:")
     assert memshare.list_objects() == []
     assert stored(store_root) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failed_keep_run_releases(store_root: Path, job: Path, workers: int) -> None:
+    job.write_text(JOB.replace("funcs:total", "funcs:fail_on_third\n    vars: {counter: c}"))
+
+    with pytest.raises(JobFailedError):
+        run_job(plan_job(job, workers=workers, keep=True), progress=False)
+
+    assert memshare.list_objects() == []
+    assert stored(store_root) == []
+    # The names are free again, so the same job can run at once.
+    assert plan_job(job, keep=True).keep
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_wrong_keyword_names_function(store_root: Path, job: Path, workers: int) -> None:
+    job.write_text(JOB.replace("kwargs: {offset: 1}", "kwargs: {shift: 1}"))
+
+    with pytest.raises(JobFailedError) as caught:
+        run_job(plan_job(job, workers=workers), progress=False)
+
+    lines = str(caught.value).splitlines()
+    assert "TypeError" in lines[0]
+    assert "shift" in lines[0]
+    assert lines[1].startswith(f"  raised at the call of scale, defined at "
+                               f"{job.parent / 'funcs.py'}:12;")
+    assert "jobfunctions.py" not in lines[1]
+
+
+HEAP_PROBE = """
+import re
+import sys
+
+from memshare.runner.jobplan import plan_job
+from memshare.runner.jobrun import run_job
+
+
+def anonymous_mb() -> int:
+    status = open("/proc/self/status").read()
+    return int(re.search(r"RssAnon:\\s+(\\d+) kB", status).group(1)) // 1024
+
+
+before = anonymous_mb()
+run_job(plan_job(sys.argv[1], workers=1), progress=False)
+print(anonymous_mb() - before)
+"""
+
+
+def test_loaded_list_heap_returned(store_root: Path, job: Path, run_python) -> None:
+    # 1000 matrices of 160 kB (160 MB): freeing them left about 158 MB on
+    # glibc's heap of the job's process before malloc_trim was called.
+    job.write_text("data:\n  L: {generate: normal, shape: [200, 100], count: 1000}\n"
+                   "steps:\n  - {name: sums, lapply: L, function: funcs:total}\n")
+
+    result = run_python(HEAP_PROBE, str(job))
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 60
+    assert stored(store_root) == []
