@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from memshare.runner.errors import crash_error, task_error
+from memshare.runner.errors import TaskError, crash_error, task_error
 from memshare.runner.tasks import CallSpec
 
 __all__ = ["CANCEL_GRACE_SECONDS", "IN_FLIGHT", "STOP_GRACE_SECONDS", "Handle", "RemoteCall"]
@@ -55,6 +55,9 @@ class Handle:
     in_flight: collections.deque[tuple[int, int, int]] = field(
         default_factory=collections.deque
     )
+    # Set by the worker's "ready" message; a worker that dies before sending
+    # it failed during start-up, not in the user's function.
+    ready: bool = False
 
     @property
     def pid(self) -> int:
@@ -199,6 +202,9 @@ class RemoteCall:
 
     def _handle_reply(self, handle: Handle, message: tuple[Any, ...]) -> None:
         kind, call_id, task_id = message[:3]
+        if kind == "ready":
+            handle.ready = True
+            return
         if call_id != self.spec.call_id or not handle.in_flight:
             return
         handle.in_flight.popleft()
@@ -213,14 +219,34 @@ class RemoteCall:
             if self.bar is not None:
                 self.bar.update(stop - start)
         elif kind == "failed" and self.failure is None:
-            index, error_bytes, traceback_text = message[3:]
-            try:
-                error = pickle.loads(error_bytes)
-            except Exception as unpickle_error:
-                error = unpickle_error
-            self._fail(task_error(self.spec, index, self.labels, error, traceback_text))
+            self._fail(self._task_failure(message))
             return
         self._feed(handle)
+
+    def _task_failure(self, message: tuple[Any, ...]) -> TaskError:
+        """Build the TaskError of a "failed" reply."""
+        index, error_bytes, traceback_text, exc_type = message[3:]
+        try:
+            error = pickle.loads(error_bytes)
+        except Exception as unpickle_error:
+            error = unpickle_error
+            exc_type = None
+        return task_error(self.spec, index, self.labels, error, traceback_text, exc_type)
+
+    def _keep_lowest_failure(self, message: tuple[Any, ...]) -> None:
+        """Report the lowest failing element among the replies read while cancelling.
+
+        Tasks cover ascending element ranges, but they finish in any order,
+        so the first failure received may not be the first failing element.
+        """
+        if message[0] != "failed" or message[1] != self.spec.call_id:
+            return
+        current = self.failure
+        if not isinstance(current, TaskError) or current.index is None:
+            return
+        index = message[3]
+        if index is not None and index < current.index:
+            self.failure = self._task_failure(message)
 
     def _handle_death(self, handle: Handle) -> None:
         handle.process.join(STOP_GRACE_SECONDS)
@@ -238,7 +264,11 @@ class RemoteCall:
             # starts a replacement while tasks remain.
             return
         _, start, stop = lost[0]
-        self._fail(crash_error(self.spec, handle.pid, handle.process.exitcode, start, stop))
+        self._fail(
+            crash_error(
+                self.spec, handle.pid, handle.process.exitcode, start, stop, handle.ready
+            )
+        )
 
     def _fail(self, error: BaseException) -> None:
         """Record the first failure and cancel the rest of the call."""
@@ -277,8 +307,12 @@ class RemoteCall:
         """Discard the replies waiting on ``handle``'s pipe; remove it if it died."""
         try:
             while handle.conn.poll():
-                handle.conn.recv()
+                message = handle.conn.recv()
+                if message[0] == "ready":
+                    handle.ready = True
+                    continue
                 handle.in_flight.popleft()
+                self._keep_lowest_failure(message)
         except (EOFError, OSError):
             pass
         if not handle.process.is_alive():

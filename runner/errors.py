@@ -43,8 +43,10 @@ class WorkerCrashedError(MemshareError, RuntimeError):
 
     Attributes ``pid``, ``exitcode`` (negative for a signal, as in
     :attr:`multiprocessing.Process.exitcode`), ``signal_name`` (or ``None``),
-    ``start`` and ``stop`` (the element range of the task it had) describe
-    what was lost.
+    ``start`` and ``stop`` (the element range of the task it had) and
+    ``started`` (false when it died during start-up, before running any
+    element) describe what was lost. The message's second line names the
+    likely cause for the exit status seen.
     """
 
 
@@ -76,17 +78,21 @@ def task_error(
     labels: Any,
     error: BaseException,
     traceback_text: str,
+    exc_type: str | None = None,
 ) -> TaskError:
     """Build the TaskError for ``fn`` failing on element ``index`` (``None``: before any).
 
     ``labels`` are the element labels of a DataFrame call, else ``None``.
     ``error`` becomes ``__cause__``, and the worker's traceback text is
-    chained under it as a :class:`RemoteTraceback`.
+    chained under it as a :class:`RemoteTraceback`. ``exc_type`` is the
+    original exception's type name when ``error`` is a stand-in for an
+    exception that could not be pickled.
     """
     label = None
     if index is not None and labels is not None:
         label = labels[index]
-    exc_type = type(error).__qualname__
+    if exc_type is None:
+        exc_type = type(error).__qualname__
     if index is None:
         where = "before its first element (unpickling fn or attaching the data)"
     elif labels is not None:
@@ -113,10 +119,40 @@ def task_error(
     return failure
 
 
+def _likely_cause(exitcode: int | None, signal_name: str | None, started: bool) -> str:
+    """Name the most likely cause of a worker's death and what to do, in one line."""
+    if not started and signal_name is None:
+        return (
+            "Likely an import error while the worker started (its traceback is on stderr); "
+            "a script that starts workers must guard its top-level code with "
+            "`if __name__ == '__main__':`."
+        )
+    if signal_name == "SIGKILL":
+        return (
+            "Likely the kernel's OOM killer (check `dmesg`); use fewer workers or less "
+            "memory per element."
+        )
+    if signal_name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"):
+        return (
+            "Likely a crash in native code called by fn; run with workers=1 under "
+            "`python -X faulthandler` to see where."
+        )
+    if signal_name is not None:
+        return f"Another process sent it {signal_name}; run with workers=1 to debug."
+    return (
+        f"fn or a library it calls ended the process (os._exit({exitcode}) or a crash "
+        "with a message on stderr); run with workers=1 to debug."
+    )
+
+
 def crash_error(
-    spec: CallSpec, pid: int, exitcode: int | None, start: int, stop: int
+    spec: CallSpec, pid: int, exitcode: int | None, start: int, stop: int, started: bool = True
 ) -> WorkerCrashedError:
-    """Build the WorkerCrashedError for worker ``pid`` dying during elements ``start:stop``."""
+    """Build the WorkerCrashedError for worker ``pid`` dying during elements ``start:stop``.
+
+    ``started`` is false when the worker died before it reported that it was
+    ready, that is, during start-up and before it ran any element.
+    """
     signal_name = None
     exit_text = f"exit code {exitcode}"
     if exitcode is not None and exitcode < 0:
@@ -126,17 +162,17 @@ def crash_error(
             signal_name = f"signal {-exitcode}"
         exit_text = f"signal {signal_name}"
 
+    if started:
+        where = f"while running elements {start}..{stop - 1} of {describe_target(spec)}"
+    else:
+        where = f"during start-up, before running any element of {describe_target(spec)}"
     return WorkerCrashedError(
-        f"worker pid {pid} died with {exit_text} while running elements "
-        f"{start}..{stop - 1} of {describe_target(spec)}. SIGKILL often means the "
-        "kernel's OOM killer (check `dmesg`, then use fewer workers or less memory "
-        "in fn), SIGSEGV a crash in native code, and an exit code a call of "
-        "os._exit or a start-up failure shown on stderr (a script that starts "
-        "workers must guard its top-level code with `if __name__ == '__main__':`). "
-        "Run with workers=1 to debug",
+        f"worker pid {pid} died with {exit_text} {where}.\n"
+        + _likely_cause(exitcode, signal_name, started),
         pid=pid,
         exitcode=exitcode,
         signal_name=signal_name,
         start=start,
         stop=stop,
+        started=started,
     )

@@ -27,7 +27,13 @@ import pandas as pd
 from memshare.runner.dispatch import STOP_GRACE_SECONDS, Handle, RemoteCall
 from memshare.runner.errors import task_error
 from memshare.runner.tasks import CallSpec, ObjectRef
-from memshare.runner.worker import CallRunner, ElementFailure, ViewCache, worker_main
+from memshare.runner.worker import (
+    CallRunner,
+    ElementFailure,
+    ViewCache,
+    caller_identity,
+    worker_main,
+)
 
 __all__ = ["Executor", "available_cpus", "resolve_workers"]
 
@@ -77,6 +83,7 @@ class Executor:
         self._closed = False
 
         if workers > 1:
+            self._caller = caller_identity()
             self._context = multiprocessing.get_context("forkserver")
             self._context.set_forkserver_preload(PRELOAD)
             self._fill()
@@ -87,7 +94,7 @@ class Executor:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=worker_main,
-            args=(child_conn, self.threads),
+            args=(child_conn, self.threads, self._caller),
             name="memshare-worker",
             daemon=True,
         )
@@ -157,8 +164,11 @@ class Executor:
                 ready = wait([handle.conn, handle.process.sentinel])
                 if handle.conn in ready:
                     try:
-                        if handle.conn.recv()[0] == "dropped":
+                        kind = handle.conn.recv()[0]
+                        if kind == "dropped":
                             break
+                        if kind == "ready":
+                            handle.ready = True
                         continue
                     except (EOFError, OSError):
                         pass
@@ -209,7 +219,7 @@ class Executor:
         bar: Any,
     ) -> list[list[Any]]:
         try:
-            runner = CallRunner(spec, fn, self._local_cache)
+            runner = CallRunner(spec, fn, self._local_cache, in_worker=False)
         except (Exception, SystemExit) as error:
             raise task_error(spec, None, labels, error, "") from error
 

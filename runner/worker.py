@@ -6,15 +6,20 @@ Messages on the worker's pipe (parent -> worker, tuples sent with
     ("call", spec, fn_bytes, threads)   start a call; no reply
     ("task", call_id, task_id, start, stop)
         -> ("done", call_id, task_id, results_bytes)
-        -> ("failed", call_id, task_id, index, exc_bytes, traceback_text)
+        -> ("failed", call_id, task_id, index, exc_bytes, traceback_text, exc_type)
         -> ("cancelled", call_id, task_id)
     ("cancel", call_id)                 reply "cancelled" to the rest of its tasks
     ("drop", [ObjectRef, ...])          release those views -> ("dropped",)
     ("stop",)                           release every view and exit
 
+The first message a worker sends is ``("ready", pid, None)``, so the parent
+can tell a worker that died during start-up from one that died in a task.
+
 A task that fails reports the first failing element and stops there. The
-worker never exits on an error in ``fn``; it exits on "stop", when the parent
-closes the pipe, or when it crashes.
+worker never exits on an error in ``fn``. It exits on "stop", when the parent
+closes the pipe, when it crashes, or when the calling process is gone. A
+watcher thread checks the caller every :data:`CALLER_POLL_SECONDS`, because a
+worker busy in a long element reads its pipe only between elements.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import logging
 import os
 import pickle
 import signal
+import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -32,6 +38,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 import cloudpickle
+import psutil
 from threadpoolctl import threadpool_limits
 
 import memshare.store as store
@@ -45,6 +52,14 @@ logger = logging.getLogger(__name__)
 # stops within about this many seconds even when its tasks are long.
 CANCEL_POLL_SECONDS: Final = 0.05
 
+
+# A worker whose caller died exits within about this many seconds, even in
+# the middle of a long element.
+CALLER_POLL_SECONDS: Final = 0.5
+
+# Exit status of a worker that exits because its caller is gone. Nothing reads
+# it, because the caller is dead; it only shows in process accounting.
+CALLER_GONE_EXIT_CODE: Final = 3
 
 # The store reads the root from this variable at every call.
 ROOT_VARIABLE: Final = "MEMSHARE_ROOT"
@@ -161,11 +176,18 @@ class CallRunner:
         The user's function.
     cache : ViewCache
         Source of the target's and the variables' views.
+    in_worker : bool, default True
+        In a worker, a ``KeyboardInterrupt`` can only come from ``fn`` itself
+        (workers ignore SIGINT), so it is reported as the element's failure.
+        In the calling process it may be the user's Ctrl-C, so it propagates.
     """
 
-    def __init__(self, spec: CallSpec, fn: Any, cache: ViewCache) -> None:
+    def __init__(self, spec: CallSpec, fn: Any, cache: ViewCache, in_worker: bool = True) -> None:
         self.spec = spec
         self.fn = fn
+        self.caught: tuple[type[BaseException], ...] = (Exception, SystemExit)
+        if in_worker:
+            self.caught = (Exception, SystemExit, KeyboardInterrupt)
         target = cache.attach(spec.target)
         self.slicer = Slicer(target, spec.slice_kind, spec.axis)
         self.kwargs = {key: cache.attach(ref) for key, ref in spec.variables.items()}
@@ -181,7 +203,7 @@ class CallRunner:
         for index in range(start, stop):
             try:
                 results.append(self.fn(self.slicer(index), **self.kwargs))
-            except (Exception, SystemExit) as error:
+            except self.caught as error:
                 raise ElementFailure(index, error, traceback.format_exc()) from error
 
             if should_stop is not None and time.monotonic() >= next_check:
@@ -211,13 +233,17 @@ def _dump_results(results: list[Any], start: int) -> bytes:
 
 
 def _dump_error(error: BaseException) -> bytes:
-    """Pickle an exception, or a stand-in with its type and message if it cannot be."""
+    """Pickle an exception, or a stand-in with its type and message if it cannot be.
+
+    The original type's name travels separately in the "failed" reply, so the
+    parent's TaskError names it even when the stand-in is sent.
+    """
     try:
         data = pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL)
         pickle.loads(data)
         return data
     except Exception:
-        stand_in = RuntimeError(f"{type(error).__qualname__}: {error} (not picklable)")
+        stand_in = RuntimeError(f"{error} ({type(error).__qualname__} cannot be pickled)")
         return pickle.dumps(stand_in, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -259,7 +285,7 @@ class _Worker:
         try:
             fn = cloudpickle.loads(fn_bytes)
             self.runner = CallRunner(spec, fn, self.cache)
-        except (Exception, SystemExit) as error:
+        except (Exception, SystemExit, KeyboardInterrupt) as error:
             self.setup_failure = ElementFailure(None, error, traceback.format_exc())
 
     def run_task(self, call_id: int, task_id: int, start: int, stop: int) -> tuple[Any, ...]:
@@ -281,6 +307,7 @@ class _Worker:
                 failure.index,
                 _dump_error(failure.error),
                 failure.traceback_text,
+                type(failure.error).__qualname__,
             )
 
     def serve(self) -> None:
@@ -311,7 +338,36 @@ class _Worker:
                 return
 
 
-def worker_main(conn: Connection, threads: int | None) -> None:
+def caller_identity() -> tuple[int, float]:
+    """Return this process's pid and start time, which together name it uniquely."""
+    return os.getpid(), psutil.Process().create_time()
+
+
+def _caller_alive(pid: int, start_time: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        # A reused pid has another start time, and a killed caller that its
+        # own parent has not reaped yet stays a zombie.
+        return process.create_time() == start_time and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _watch_caller(pid: int, start_time: float) -> None:
+    """Exit this worker as soon as the calling process is gone.
+
+    The worker's parent is the forkserver, which outlives a killed caller, so
+    the pipe is the only other sign of the caller's death, and a worker reads
+    it only between elements. The exit skips releasing views: ``memshare gc``
+    reaps the holder records of dead processes.
+    """
+    while _caller_alive(pid, start_time):
+        time.sleep(CALLER_POLL_SECONDS)
+    logger.debug("worker pid %d: caller pid %d is gone; exiting", os.getpid(), pid)
+    os._exit(CALLER_GONE_EXIT_CODE)
+
+
+def worker_main(conn: Connection, threads: int | None, caller: tuple[int, float]) -> None:
     """Serve tasks on ``conn`` until the parent stops the worker or goes away.
 
     Parameters
@@ -320,6 +376,9 @@ def worker_main(conn: Connection, threads: int | None) -> None:
         This worker's end of its pipe to the parent.
     threads : int or None
         Limit for BLAS/OpenMP thread pools; ``None`` leaves them alone.
+    caller : tuple of (int, float)
+        Pid and start time of the calling process (see :func:`caller_identity`);
+        the worker exits when that process is gone.
     """
     # Ctrl-C in a terminal reaches the whole process group. Only the parent
     # handles it, and it sends the workers a "cancel" message on the pipe.
@@ -327,8 +386,18 @@ def worker_main(conn: Connection, threads: int | None) -> None:
     if threads is not None:
         threadpool_limits(limits=threads)
 
+    watcher = threading.Thread(
+        target=_watch_caller, args=caller, name="memshare-caller-watch", daemon=True
+    )
+    watcher.start()
+
     logger.debug("worker pid %d started", os.getpid())
     worker = _Worker(conn)
+    try:
+        conn.send(("ready", os.getpid(), None))
+    except OSError:
+        # The caller is gone already; the watcher or the next receive ends us.
+        pass
     worker.threads = threads
     try:
         worker.serve()

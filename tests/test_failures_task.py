@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -104,9 +105,46 @@ def test_unpicklable_exception(store_root):
     def raise_local(column):
         raise LocalError("local failure", 2)
 
-    with pytest.raises(memshare.TaskError, match="local failure"):
+    with pytest.raises(memshare.TaskError, match="local failure") as info:
         memshare.mem_apply(np.ones((3, 4)), raise_local, workers=2)
+    # The class name survives although the exception itself could not be sent.
+    assert info.value.exc_type.endswith("LocalError")
+    assert "with RuntimeError" not in str(info.value)
     assert files_under(store_root) == set()
+
+
+def interrupt_on_three(column: np.ndarray) -> float:
+    if column[0] == 3:
+        raise KeyboardInterrupt("raised by fn")
+    return float(column[0])
+
+
+def test_keyboard_interrupt_is_task_error(store_root):
+    X = np.arange(8.0)[None, :].repeat(2, axis=0)
+
+    with pytest.raises(memshare.TaskError) as info:
+        memshare.mem_apply(X, interrupt_on_three, workers=2, chunksize=1)
+
+    assert info.value.index == 3
+    assert info.value.exc_type == "KeyboardInterrupt"
+    assert files_under(store_root) == set()
+
+
+def fail_all_slow_first(column: np.ndarray) -> float:
+    # Element 0 fails last, after later elements have already failed.
+    if column[0] == 0:
+        time.sleep(0.5)
+    raise ValueError(f"element {int(column[0])} failed")
+
+
+def test_lowest_failing_element_reported(store_root):
+    X = np.arange(8.0)[None, :].repeat(2, axis=0)
+
+    with pytest.raises(memshare.TaskError) as info:
+        memshare.mem_apply(X, fail_all_slow_first, workers=2, chunksize=1)
+
+    assert info.value.index == 0
+    assert "element 0 failed" in str(info.value)
 
 
 def test_sys_exit_is_task_error(store_root):
