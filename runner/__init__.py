@@ -2,12 +2,12 @@
 
 This package is installed as ``memshare.runner``; ``import memshare``
 re-exports every name in ``__all__``. Importing it registers the
-``df.memshare`` accessor on pandas DataFrames.
+``memshare`` accessor on pandas DataFrames and Series.
 """
 
 from __future__ import annotations
 
-from memshare.runner.accessor import MemshareAccessor
+from memshare.runner.accessor import MemshareAccessor, SeriesAccessor
 from memshare.runner.apply import Pool, mem_apply, mem_lapply
 from memshare.runner.errors import FunctionNotPicklableError, TaskError, WorkerCrashedError
 from memshare.runner.jobfile import JobFileError
@@ -22,6 +22,7 @@ __all__: list[str] = [
     "JobSummary",
     "MemshareAccessor",
     "Pool",
+    "SeriesAccessor",
     "TaskError",
     "WorkerCrashedError",
     "mem_apply",

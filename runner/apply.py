@@ -24,15 +24,17 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 import memshare.store as store
 from memshare.runner.arguments import (
     CallObjects,
+    check_apply_input,
     check_chunksize,
     check_fn,
+    check_lapply_input,
+    check_named_kind,
+    check_var_names,
     check_vars,
     default_namespace,
     normalize_axis,
@@ -40,7 +42,7 @@ from memshare.runner.arguments import (
 )
 from memshare.runner.pool import Executor, available_cpus, resolve_workers
 from memshare.runner.progress import make_progress
-from memshare.runner.results import assemble_array, assemble_frame
+from memshare.runner.results import assemble_array, assemble_frame, writable_copy
 from memshare.runner.tasks import (
     CallSpec,
     ObjectRef,
@@ -148,31 +150,20 @@ class Pool:
         check_chunksize(chunksize)
         variables = check_vars(vars)
         fn_bytes = pickle_fn(fn) if self.workers > 1 else None
-        if isinstance(X, str) and namespace is None:
-            raise ValueError(f"X is the name {X!r}; pass the namespace it is registered in")
-        if not isinstance(X, (str, np.ndarray, pd.DataFrame)):
-            raise store.UnsupportedTypeError(
-                f"mem_apply needs a numpy array, a pandas DataFrame or the name of one "
-                f"registered in the namespace, got {type(X).__name__}; use mem_lapply for "
-                "lists, and np.asarray() or pd.DataFrame() for other array-likes"
-            )
+        check_apply_input(X, namespace)
+        check_var_names(variables, namespace)
 
         objects = CallObjects(namespace if namespace is not None else self.namespace)
         try:
             if isinstance(X, str):
+                check_named_kind(objects.namespace, X, "mem_apply")
                 value = objects.view(X)
-                if not isinstance(value, (np.ndarray, pd.DataFrame)):
-                    raise store.UnsupportedTypeError(
-                        f"object {X!r} in namespace {objects.namespace!r} is a "
-                        f"{type(value).__name__}; mem_apply needs an array or a DataFrame, "
-                        "use mem_lapply for lists"
-                    )
                 slice_kind, axis_int = normalize_axis(value, axis)
                 target = objects.ref(X)
             else:
                 value = X
                 slice_kind, axis_int = normalize_axis(value, axis)
-                target = objects.register("x", X)
+                target = objects.register("x", X, "X")
 
             outputs = self._run(
                 objects, target, value, slice_kind, axis_int, variables, fn, fn_bytes,
@@ -205,29 +196,18 @@ class Pool:
         check_chunksize(chunksize)
         variables = check_vars(vars)
         fn_bytes = pickle_fn(fn) if self.workers > 1 else None
-        if isinstance(items, str) and namespace is None:
-            raise ValueError(f"items is the name {items!r}; pass the namespace it is registered in")
-        if not isinstance(items, (str, list, tuple)):
-            raise store.UnsupportedTypeError(
-                f"mem_lapply needs a list or tuple, or the name of one registered in the "
-                f"namespace, got {type(items).__name__}; convert it with list(...)"
-            )
+        check_lapply_input(items, namespace)
+        check_var_names(variables, namespace)
 
         objects = CallObjects(namespace if namespace is not None else self.namespace)
         try:
             if isinstance(items, str):
-                metadata = store.retrieve_metadata(objects.namespace, items)[items]
-                if metadata.kind not in ("list", "tuple"):
-                    raise store.UnsupportedTypeError(
-                        f"object {items!r} in namespace {objects.namespace!r} is a "
-                        f"{metadata.kind}; mem_lapply needs a list or tuple, use mem_apply "
-                        "for arrays and DataFrames"
-                    )
+                check_named_kind(objects.namespace, items, "mem_lapply")
                 value = objects.view(items)
                 target = objects.ref(items)
             else:
                 value = items
-                target = objects.register("items", list(items))
+                target = objects.register("items", list(items), "items")
 
             return self._run(
                 objects, target, value, "items", 0, variables, fn, fn_bytes,
@@ -252,7 +232,10 @@ class Pool:
     ) -> list[Any]:
         """Register the variables, run every task and return the results in order."""
         if isinstance(variables, dict):
-            refs = {key: objects.register(f"var-{key}", val) for key, val in variables.items()}
+            refs = {
+                key: objects.register(f"var-{key}", val, f"vars[{key!r}]")
+                for key, val in variables.items()
+            }
         else:
             refs = {name: objects.ref(name) for name in variables}
 
@@ -282,7 +265,7 @@ class Pool:
         finally:
             if bar is not None:
                 bar.close()
-        return [result for chunk in outputs for result in chunk]
+        return [writable_copy(result) for chunk in outputs for result in chunk]
 
     def _thread_limit(self) -> contextlib.AbstractContextManager[Any]:
         # In-process calls limit threads only when the caller requested it; workers

@@ -23,8 +23,12 @@ from memshare.runner.worker import ROOT_VARIABLE
 
 __all__ = [
     "CallObjects",
+    "check_apply_input",
     "check_chunksize",
     "check_fn",
+    "check_lapply_input",
+    "check_named_kind",
+    "check_var_names",
     "check_vars",
     "default_namespace",
     "normalize_axis",
@@ -50,9 +54,13 @@ class CallObjects:
         self.registered_refs: list[ObjectRef] = []
         self.viewed: list[str] = []
 
-    def register(self, suffix: str, value: Any) -> ObjectRef:
+    def register(self, suffix: str, value: Any, argument: str) -> ObjectRef:
+        """Register ``value``, passed as ``argument`` (e.g. ``"X"``, ``"vars['y']"``), for the call."""
         name = f"{CALL_PREFIX}{self.token}-{suffix}"
-        store.register_variables(self.namespace, {name: value})
+        try:
+            store.register_variables(self.namespace, {name: value})
+        except store.UnsupportedTypeError as error:
+            raise _in_user_terms(error, f"{self.namespace}/{name}", argument) from None
         # Released in release(), after every worker dropped its views.
         self.registered.append(name)
         ref = self.ref(name)
@@ -77,6 +85,84 @@ class CallObjects:
             logger.debug(
                 "pid %d released %s in namespace %s", os.getpid(), self.registered, self.namespace
             )
+
+
+def _in_user_terms(
+    error: store.UnsupportedTypeError, internal: str, argument: str
+) -> store.UnsupportedTypeError:
+    """Rewrite a store error about the call's private object in terms of ``argument``.
+
+    The store names the object by ``internal`` (namespace/name) and the
+    offending part by ``value`` or ``value[...]``; the caller knows neither,
+    only the argument it passed.
+    """
+    detail = error.message
+    _, marker, rest = detail.partition(f"{internal}: ")
+    if marker:
+        detail = rest
+    if detail.startswith("value"):
+        detail = argument + detail[len("value"):]
+    fields = {key: val for key, val in vars(error).items() if key != "message"}
+    fields["argument"] = argument
+    return store.UnsupportedTypeError(f"cannot pass {argument} to the workers: {detail}", **fields)
+
+
+def _check_name_target(value: Any, namespace: str | None, argument: str, function: str) -> None:
+    """Reject an object name passed as ``argument`` without the namespace it lives in."""
+    if isinstance(value, str) and namespace is None:
+        raise ValueError(
+            f"{argument}={value!r} is taken as the name of a registered object, so "
+            f"{function} needs namespace= too: {function}({value!r}, fn, "
+            f"namespace='<where {value} is registered>')"
+        )
+
+
+def check_apply_input(X: Any, namespace: str | None) -> None:
+    """Check the type of ``X`` of a mem_apply call, or that a name comes with a namespace."""
+    _check_name_target(X, namespace, "X", "mem_apply")
+    if not isinstance(X, (str, np.ndarray, pd.DataFrame)):
+        raise store.UnsupportedTypeError(
+            f"mem_apply needs a numpy array, a pandas DataFrame or the name of one "
+            f"registered in the namespace, got {type(X).__name__}; use mem_lapply for "
+            "lists, and np.asarray() or pd.DataFrame() for other array-likes"
+        )
+
+
+def check_lapply_input(items: Any, namespace: str | None) -> None:
+    """Check the type of ``items`` of a mem_lapply call, or that a name comes with a namespace."""
+    _check_name_target(items, namespace, "items", "mem_lapply")
+    if not isinstance(items, (str, list, tuple)):
+        raise store.UnsupportedTypeError(
+            f"mem_lapply needs a list or tuple, or the name of one registered in the "
+            f"namespace, got {type(items).__name__}; convert it with list(...)"
+        )
+
+
+# Object kinds (ObjectMetadata.kind) each function slices, and the hint for others.
+_NAMED_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "mem_apply": (("ndarray", "dataframe"), "an array or a DataFrame, use mem_lapply for lists"),
+    "mem_lapply": (("list", "tuple"), "a list or tuple, use mem_apply for arrays and DataFrames"),
+}
+
+
+def check_named_kind(namespace: str, name: str, function: str) -> None:
+    """Check that the registered object ``name`` is of a kind ``function`` can slice."""
+    kind = store.retrieve_metadata(namespace, name)[name].kind
+    kinds, hint = _NAMED_KINDS[function]
+    if kind not in kinds:
+        raise store.UnsupportedTypeError(
+            f"object {name!r} in namespace {namespace!r} is a {kind}; {function} needs {hint}"
+        )
+
+
+def check_var_names(variables: dict[str, Any] | list[str], namespace: str | None) -> None:
+    """Reject ``vars`` given as names without the namespace they are registered in."""
+    if isinstance(variables, list) and variables and namespace is None:
+        raise ValueError(
+            f"vars={variables!r} names registered objects, so pass namespace= too, the "
+            "namespace they are registered in; or pass the values themselves as a "
+            "mapping, e.g. vars={'y': y}"
+        )
 
 
 def check_fn(fn: Any) -> None:

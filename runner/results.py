@@ -9,9 +9,9 @@ The rules, applied only with ``simplify=True``:
   :func:`numpy.apply_along_axis` does.
 - DataFrame input: scalars of any type (numbers, strings, timestamps,
   ``None``; mixed types give an object Series, as ``DataFrame.apply`` does)
-  give a Series indexed by the labels; Series with one common index, or 1-D
-  arrays of one length, give a DataFrame whose columns (``axis=0``) or rows
-  (``axis=1``) are the labels.
+  give a Series indexed by the labels; Series with one common index, dicts
+  with one common set of keys, or 1-D arrays of one length, give a DataFrame
+  whose columns (``axis=0``) or rows (``axis=1``) are the labels.
 - Anything else, e.g. ``None``, dicts, or numbers mixed with strings in a
   call over an array, gives the plain list.
 """
@@ -24,7 +24,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["assemble_array", "assemble_frame"]
+__all__ = ["assemble_array", "assemble_frame", "writable_copy"]
+
+
+def writable_copy(result: Any) -> Any:
+    """Return ``result``, copied if it is a read-only array, such as fn's slice of the view.
+
+    Without this, whether a returned array is writable would depend on the
+    worker count: in-process results can be views of the read-only shared
+    map, and a pickled read-only array also arrives read-only. A view of the
+    map would also keep the object mapped after the call released it.
+    """
+    if isinstance(result, np.ndarray) and not result.flags.writeable:
+        return result.copy()
+    return result
 
 
 def _category(value: Any) -> str | None:
@@ -100,6 +113,13 @@ def assemble_frame(
         if axis == 0:
             return pd.DataFrame(matrix.T, columns=labels)
         return pd.DataFrame(matrix, index=labels)
+
+    if all(isinstance(value, dict) for value in results):
+        # Dicts with the same keys are records, as returned by a per-column
+        # summary; the keys become the other axis (in the first dict's order).
+        keys = list(results[0])
+        if keys and all(value.keys() == results[0].keys() for value in results):
+            results = [pd.Series(value, index=keys) for value in results]
 
     if all(isinstance(value, pd.Series) for value in results):
         first = results[0].index
