@@ -379,7 +379,7 @@ def test_module_named_like_stdlib(store_root: Path, job_dir: Path, module: str) 
 
 
 def test_output_in_proc(store_root: Path, job_dir: Path) -> None:
-    # /proc accepts no new files, even from root, although os.access says it does.
+    # /proc accepts no new files, even from root, although os.access reports it writable.
     job = job_dir / "job.yaml"
     job.write_text(BASE + "    output: /proc/r.npy\n")
 
