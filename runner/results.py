@@ -9,8 +9,8 @@ The rules, applied only with ``simplify=True``:
   :func:`numpy.apply_along_axis` does.
 - DataFrame input: scalars of any type (numbers, strings, timestamps,
   ``None``; mixed types give an object Series, as ``DataFrame.apply`` does)
-  give a Series indexed by the labels; Series with one common index, dicts
-  with one common set of keys, or 1-D arrays of one length, give a DataFrame
+  give a Series indexed by the labels. Series with one common index, dicts
+  with one common set of keys, or 1-D arrays of one length give a DataFrame
   whose columns (``axis=0``) or rows (``axis=1``) are the labels.
 - Anything else, e.g. ``None``, dicts, or numbers mixed with strings in a
   call over an array, gives the plain list.
