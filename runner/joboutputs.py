@@ -130,8 +130,12 @@ def _as_array(result: Any, extension: str) -> np.ndarray:
         except ValueError:
             array = np.empty(0, dtype=object)
     if array.dtype.hasobject:
+        if isinstance(result, list) and all(item is None for item in result):
+            reason = "every element is None (the function returned nothing)"
+        else:
+            reason = "its elements differ in shape or type"
         raise ValueError(f"the result ({_kind(result)}) cannot be written as {extension}, "
-                         "because its elements differ in shape or type; write it as .json, or "
+                         f"because {reason}; write it as .json, or "
                          "return numbers or arrays of one shape from the function")
     return array
 

@@ -99,3 +99,10 @@ def test_summary_text() -> None:
     assert summarize_result([1, 2, 3, 4]).splitlines() == ["list of 4 elements",
                                                           "[1, 2, 3, ...]"]
     assert summarize_result(pd.Series([1.5], index=["a"])).splitlines()[0] == "Series (1,)"
+
+
+def test_all_none_list_names_cause(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="every element is None") as caught:
+        write_output([None, None, None], tmp_path / "n.npy", "n")
+    assert "differ in shape" not in str(caught.value)
+    assert not (tmp_path / "n.npy").exists()
