@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import mmap
 import os
 from collections.abc import Callable
 from typing import Any, Final
@@ -272,15 +273,7 @@ def attach(path: str, layout: dict[str, Any]) -> object:
     if kind not in KINDS:
         raise damaged_object(path, f"its layout has the invalid kind {kind!r}")
 
-    # memory_map(..., "r") maps with PROT_READ, so a write through any view
-    # faults instead of changing the shared data.
-    source = pa.memory_map(path, "r")
-    try:
-        mapped = source.read_buffer()
-    finally:
-        # Closing releases the file descriptor. The mapping itself stays until
-        # the last buffer sliced from ``mapped`` is garbage-collected.
-        source.close()
+    mapped = map_read_only(path)
 
     try:
         offset = int(layout["offset"])
@@ -290,6 +283,26 @@ def attach(path: str, layout: dict[str, Any]) -> object:
     view = read_part(mapped, path, offset, length, str(kind))
     logger.debug("attached %s object from %s, pid %d", kind, path, os.getpid())
     return view
+
+
+def map_read_only(path: str) -> pa.Buffer:
+    """Map the whole file at ``path`` with PROT_READ and return it as one buffer.
+
+    A write through any view faults instead of changing the shared data. The
+    map is made with :mod:`mmap` rather than ``pyarrow.memory_map`` because
+    pyarrow's ``read_buffer`` asks the kernel to read ahead the whole file
+    (``madvise(MADV_WILLNEED)``), which makes attaching cost time in
+    proportion to the size. The returned buffer keeps the mmap object alive,
+    and the mmap object cannot be closed while any buffer exported from it
+    exists, so the map lives until the last view is garbage-collected.
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size == 0:
+            return pa.py_buffer(b"")
+        region = mmap.mmap(file.fileno(), size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    # Closing the file releases its descriptor; the map does not need it.
+    return pa.py_buffer(region)
 
 
 # --- preview -----------------------------------------------------------------------------
