@@ -36,9 +36,9 @@ import memshare.store as store
 from memshare.runner import jobfunctions
 from memshare.runner.apply import Pool
 from memshare.runner.errors import RemoteTraceback, TaskError
+from memshare.runner.heap import trim_heap
 from memshare.runner.jobfile import format_key
 from memshare.runner.jobfunctions import release_fetched_views
-from memshare.runner.jobheap import trim_heap
 from memshare.runner.joboutputs import summarize_result, write_output
 from memshare.runner.jobplan import JobPlan, StepPlan
 from memshare.runner.jobsources import Source, load_source

@@ -33,8 +33,8 @@ import signal
 import threading
 import time
 import traceback
-from multiprocessing.connection import Connection
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from typing import Any, Final
 
 import cloudpickle
@@ -42,6 +42,7 @@ import psutil
 from threadpoolctl import threadpool_limits
 
 import memshare.store as store
+from memshare.runner.heap import keep_heap_in_worker
 from memshare.runner.tasks import CallSpec, ObjectRef, Slicer
 
 __all__ = ["CallRunner", "ElementFailure", "ViewCache", "worker_main"]
@@ -225,7 +226,8 @@ def _dump_results(results: list[Any], start: int) -> bytes:
         try:
             pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:
-            message = f"fn returned a value that cannot be pickled ({type(value).__name__}): {error}"
+            kind = type(value).__name__
+            message = f"fn returned a value that cannot be pickled ({kind}): {error}"
             raise ElementFailure(
                 start + offset, TypeError(message), traceback.format_exc()
             ) from error
@@ -383,6 +385,7 @@ def worker_main(conn: Connection, threads: int | None, caller: tuple[int, float]
     # Ctrl-C in a terminal reaches the whole process group. Only the parent
     # handles it, and it sends the workers a "cancel" message on the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_heap_in_worker()
     if threads is not None:
         threadpool_limits(limits=threads)
 
