@@ -84,7 +84,11 @@ class Pool:
     """
 
     def __init__(
-        self, workers: int | None = None, *, threads: int | None = None, namespace: str | None = None
+        self,
+        workers: int | None = None,
+        *,
+        threads: int | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.workers = resolve_workers(workers)
         if threads is not None and (

@@ -55,7 +55,7 @@ class CallObjects:
         self.viewed: list[str] = []
 
     def register(self, suffix: str, value: Any, argument: str) -> ObjectRef:
-        """Register ``value``, passed as ``argument`` (e.g. ``"X"``, ``"vars['y']"``), for the call."""
+        """Register ``value`` for the call; ``argument`` names it in errors (``"vars['y']"``)."""
         name = f"{CALL_PREFIX}{self.token}-{suffix}"
         try:
             store.register_variables(self.namespace, {name: value})
@@ -224,7 +224,8 @@ def normalize_axis(value: Any, axis: Any) -> tuple[SliceKind, int]:
     ndim = value.ndim
     if ndim == 0:
         raise ValueError("X is a 0-d array, which has no axis to slice along; pass an array")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+    is_integer = isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
+    if not is_integer or not -ndim <= axis < ndim:
         raise ValueError(
             f"axis must be an int in [{-ndim}, {ndim - 1}] for an array of shape "
             f"{value.shape}, got {axis!r}; axis=0 passes each column of a matrix, axis=1 each row"

@@ -3,10 +3,11 @@
 ``function: MODULE:ATTRIBUTE`` imports a module, with the job file's folder
 first on ``sys.path``, so ``funcs:corr_with`` finds ``funcs.py`` next to the
 job file. A module in that folder named like a standard-library module is
-rejected, because it would replace that module. ``function: FILE.py:ATTRIBUTE`` loads a file by path, relative to
-that folder. Modules from the job's folder and files loaded by path are
-pickled by value (cloudpickle), because worker processes start from a fresh
-interpreter that does not have the job's folder on its path.
+rejected, because it would replace that module. ``function: FILE.py:ATTRIBUTE``
+loads a file by path, relative to that folder. Modules from the job's folder
+and files loaded by path are pickled by value (cloudpickle), because worker
+processes start from a fresh interpreter that does not have the job's folder
+on its path.
 """
 
 from __future__ import annotations
