@@ -34,10 +34,10 @@ __all__ = ["keep_heap_in_worker", "trim_heap"]
 _M_TRIM_THRESHOLD: Final = -1
 _M_MMAP_THRESHOLD: Final = -3
 
-# Allocations up to 32 MiB (glibc's own maximum for the adaptive threshold on
-# 64-bit systems) come from the heap, and up to 64 MiB of free heap top stay
-# mapped for reuse, the values the adaptive thresholds reach after the first
-# large free. The cost is at most that much idle memory per worker.
+# Allocations up to 32 MiB come from the heap, and up to 64 MiB of free heap
+# top stay mapped for reuse. These are the values glibc's adaptive thresholds
+# reach on 64-bit systems after a large free. The cost is at most 64 MiB of
+# idle memory per worker.
 WORKER_MMAP_THRESHOLD: Final = 32 * 1024 * 1024
 WORKER_TRIM_THRESHOLD: Final = 64 * 1024 * 1024
 

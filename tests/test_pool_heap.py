@@ -33,7 +33,7 @@ def test_heap_thresholds_apply() -> None:
 
 
 def test_temporaries_reuse_heap(store_root: Path) -> None:
-    # 20 rounds of 12 MB are 61440 pages; a worker that returned the freed
+    # 20 rounds of 12 MB touch 61440 pages. A worker that returned the freed
     # heap to the system after each round would fault them all in again.
     faults = memshare.mem_apply(np.zeros((4, 2)), faults_of_temporaries, workers=2)
     assert faults.shape == (2,)
