@@ -149,11 +149,7 @@ class Pool:
 
         ``description`` is the text in front of the progress bar.
         """
-        self._check_open()
-        check_fn(fn)
-        check_chunksize(chunksize)
-        variables = check_vars(vars)
-        fn_bytes = pickle_fn(fn) if self.workers > 1 else None
+        variables, fn_bytes = self._prepare(fn, vars, chunksize)
         check_apply_input(X, namespace)
         check_var_names(variables, namespace)
 
@@ -195,11 +191,7 @@ class Pool:
 
         ``description`` is the text in front of the progress bar.
         """
-        self._check_open()
-        check_fn(fn)
-        check_chunksize(chunksize)
-        variables = check_vars(vars)
-        fn_bytes = pickle_fn(fn) if self.workers > 1 else None
+        variables, fn_bytes = self._prepare(fn, vars, chunksize)
         check_lapply_input(items, namespace)
         check_var_names(variables, namespace)
 
@@ -219,6 +211,20 @@ class Pool:
             )
         finally:
             self._finish(objects)
+
+    def _prepare(
+        self,
+        fn: Callable[..., Any],
+        vars: Mapping[str, Any] | Iterable[str] | None,
+        chunksize: int | None,
+    ) -> tuple[dict[str, Any] | list[str], bytes | None]:
+        """Check the arguments every call shares and pickle ``fn`` for the workers."""
+        self._check_open()
+        check_fn(fn)
+        check_chunksize(chunksize)
+        variables = check_vars(vars)
+        fn_bytes = pickle_fn(fn) if self.workers > 1 else None
+        return variables, fn_bytes
 
     def _run(
         self,
