@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
         help="override a key of the job file by its dotted path before checking; VALUE is "
         "parsed as YAML and null removes the key; repeatable, e.g. "
-        "--set data.X.shape=[1000,50] --set steps.0.output=null",
+        "--set data.X.shape=[10000,50] --set steps.0.output=null",
     )
 
     parser.add_argument(

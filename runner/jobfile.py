@@ -297,7 +297,7 @@ def apply_override(doc: JobDocument, text: str) -> None:
     parts = split_key(key_text)
     if not sep or parts is None:
         raise job_error(doc.path, where, f"invalid KEY=VALUE {text!r}", "write dotted keys "
-                        "and a YAML value, e.g. --set data.X.shape=[1000,50]; quote a key that "
+                        "and a YAML value, e.g. --set data.X.shape=[10000,50]; quote a key that "
                         """contains a dot, e.g. --set 'data."a.b".path=x.npy'""", value=text)
     try:
         value = yaml.safe_load(value_text)
