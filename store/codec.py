@@ -290,11 +290,11 @@ def map_read_only(path: str) -> pa.Buffer:
 
     A write through any view faults instead of changing the shared data. The
     map is made with :mod:`mmap` rather than ``pyarrow.memory_map`` because
-    pyarrow's ``read_buffer`` asks the kernel to read ahead the whole file
-    (``madvise(MADV_WILLNEED)``), which makes attaching cost time in
-    proportion to the size. The returned buffer keeps the mmap object alive,
-    and the mmap object cannot be closed while any buffer exported from it
-    exists, so the map lives until the last view is garbage-collected.
+    pyarrow's ``read_buffer`` calls ``madvise(MADV_WILLNEED)`` on the whole
+    file, which makes attaching cost time in proportion to the size. The
+    returned buffer keeps the mmap object alive, and the mmap object cannot be
+    closed while any buffer exported from it exists, so the map lives until
+    the last view is garbage-collected.
     """
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
